@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from .models import User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = (
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "language",
+        "is_available",
+        "is_staff",
+        "is_active",
+    )
+    list_filter = ("is_staff", "is_superuser", "is_active", "is_available", "language", "groups")
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        (_("Help desk"), {"fields": ("language", "is_available")}),
+    )

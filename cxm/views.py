@@ -1,0 +1,53 @@
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return True
+    except Exception:
+        # A dead connection must not stay cached for the next request.
+        connection.close_if_unusable_or_obsolete()
+        return False
+
+
+def _broker_ok() -> bool:
+    from kombu import Connection
+
+    try:
+        with Connection(
+            settings.CELERY_BROKER_URL,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+            connect_timeout=2,
+        ) as broker:
+            broker.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        return False
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database (and the broker, when one is configured) answer; 503 if not."""
+    checks = {"database": "ok" if _database_ok() else "down"}
+    if settings.CELERY_BROKER_CONFIGURED:
+        checks["broker"] = "ok" if _broker_ok() else "down"
+    healthy = all(state == "ok" for state in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "down", "checks": checks}, status=200 if healthy else 503
+    )
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Staff land in the admin until the agent desk exists."""
+    return redirect("admin:index")
