@@ -4,7 +4,11 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
+
+# A health check that waits on a dead dependency is itself a failure: the load balancer
+# (or Docker) gives up long before the OS TCP timeouts, so every broker wait is bounded.
+BROKER_TIMEOUT_SECONDS = 2
 
 
 def _database_ok() -> bool:
@@ -22,13 +26,21 @@ def _database_ok() -> bool:
 def _broker_ok() -> bool:
     from kombu import Connection
 
+    transport_options = {
+        **settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        # The Redis transport ignores connect_timeout and would otherwise block forever
+        # on a server that accepts the connection but never answers PING.
+        "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+        "socket_timeout": BROKER_TIMEOUT_SECONDS,
+    }
     try:
         with Connection(
             settings.CELERY_BROKER_URL,
-            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
-            connect_timeout=2,
+            transport_options=transport_options,
+            connect_timeout=BROKER_TIMEOUT_SECONDS,
         ) as broker:
-            broker.ensure_connection(max_retries=1, timeout=2)
+            # No retries: kombu sleeps two seconds before the first one.
+            broker.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT_SECONDS)
         return True
     except Exception:
         return False
@@ -36,7 +48,7 @@ def _broker_ok() -> bool:
 
 @login_not_required
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the database (and the broker, when one is configured) answer; 503 if not."""
     checks = {"database": "ok" if _database_ok() else "down"}
