@@ -45,6 +45,7 @@ migrations-check: install
 # `make run` needs nothing but Python.
 messages: install
 	$(BIN)/python manage.py makemessages --all --ignore=.venv --ignore=staticfiles --ignore=var
+	$(BIN)/python bin/fill-english-catalog
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 clean:

@@ -20,6 +20,18 @@ class User(AbstractUser):
         help_text=_("Auto-assignment only picks agents who are available."),
     )
 
+    class TicketAccess(models.TextChoices):
+        ALL = "all", _("All tickets")
+        TEAMS = "teams", _("Only their teams' tickets")
+
+    ticket_access = models.CharField(
+        _("ticket access"),
+        max_length=5,
+        choices=TicketAccess.choices,
+        default=TicketAccess.ALL,
+        help_text=_("Agents restricted to their teams cannot see other teams' tickets."),
+    )
+
     class Meta(AbstractUser.Meta):
         verbose_name = _("user")
         verbose_name_plural = _("users")

@@ -1,6 +1,23 @@
-from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
+from django.urls import include, path
+from drf_spectacular.utils import extend_schema
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.throttling import ScopedRateThrottle
+
+
+@extend_schema(
+    tags=["auth"],
+    auth=[],
+    summary="Exchange a username and password for an API token",
+    description='Send the token on every request as "Authorization: Token <token>".',
+)
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    # Throttled (REST_FRAMEWORK's "token" rate) so passwords cannot be guessed at speed.
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "token"
+
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
+    path("", include("customers.api.urls")),
+    path("", include("tickets.api.urls")),
 ]

@@ -4,19 +4,40 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.html import escape, linebreaks
-from django.utils.safestring import SafeString
+from django.utils.html import linebreaks
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Channel, Customer
 from cxm.lib.models import TimeStampedModel
 
 REFERENCE_PREFIX = "T-"
-_REFERENCE_RE = re.compile(r"^\s*T-?0*(\d+)\s*$", re.IGNORECASE)
+_REFERENCE_RE = re.compile(r"^\s*(?:T-?)?0*(\d+)\s*$", re.IGNORECASE)
 
 
 class Team(models.Model):
+    class Assignment(models.TextChoices):
+        MANUAL = "manual", _("Manual")
+        ROUND_ROBIN = "round_robin", _("Round-robin")
+        LEAST_OPEN = "least_open", _("Fewest open tickets")
+
     name = models.CharField(_("name"), max_length=100, unique=True)
+    assignment = models.CharField(
+        _("auto-assignment"),
+        max_length=12,
+        choices=Assignment.choices,
+        default=Assignment.MANUAL,
+        help_text=_("How new tickets of this team are given to its available agents."),
+    )
+    last_assigned = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+        help_text=_("Where round-robin continues from."),
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, verbose_name=_("members"), related_name="teams", blank=True
     )
@@ -33,6 +54,128 @@ class Team(models.Model):
         verbose_name = _("team")
         verbose_name_plural = _("teams")
         ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Priority(models.TextChoices):
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
+
+
+class BusinessCalendar(models.Model):
+    """Working days, hours and holidays that business-hours SLA clocks count in."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    time_zone = models.CharField(_("time zone"), max_length=60, default="Europe/Madrid")
+
+    class Meta:
+        verbose_name = _("business calendar")
+        verbose_name_plural = _("business calendars")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkingHours(models.Model):
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("Monday")
+        TUESDAY = 1, _("Tuesday")
+        WEDNESDAY = 2, _("Wednesday")
+        THURSDAY = 3, _("Thursday")
+        FRIDAY = 4, _("Friday")
+        SATURDAY = 5, _("Saturday")
+        SUNDAY = 6, _("Sunday")
+
+    calendar = models.ForeignKey(
+        BusinessCalendar, verbose_name=_("calendar"), on_delete=models.CASCADE, related_name="hours"
+    )
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    opens = models.TimeField(_("opens"))
+    closes = models.TimeField(
+        _("closes"), help_text=_("00:00 means midnight at the end of the day.")
+    )
+
+    class Meta:
+        verbose_name = _("working hours")
+        verbose_name_plural = _("working hours")
+        ordering = ["weekday", "opens"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closes__gt=models.F("opens")) | Q(closes="00:00"),
+                name="workinghours_closes_after_opens",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+class Holiday(models.Model):
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        verbose_name=_("calendar"),
+        on_delete=models.CASCADE,
+        related_name="holidays",
+    )
+    date = models.DateField(_("date"))
+    name = models.CharField(_("name"), max_length=100, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("holiday")
+        verbose_name_plural = _("holidays")
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "date"], name="holiday_once_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"
+
+
+class SLAPolicy(models.Model):
+    """Targets for one priority, for one team or (team empty) for every team."""
+
+    name = models.CharField(_("name"), max_length=100)
+    priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices)
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="sla_policies",
+        help_text=_("Empty: applies to every team without its own."),
+    )
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        verbose_name=_("business calendar"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text=_("Empty: targets count calendar hours."),
+    )
+    first_response_minutes = models.PositiveIntegerField(_("first response target (minutes)"))
+    resolution_minutes = models.PositiveIntegerField(_("resolution target (minutes)"))
+
+    class Meta:
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+        ordering = ["team__name", "priority"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["priority", "team"], name="slapolicy_one_per_team_priority"
+            ),
+            models.UniqueConstraint(
+                fields=["priority"],
+                condition=Q(team__isnull=True),
+                name="slapolicy_one_default_per_priority",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -58,11 +201,7 @@ class Ticket(TimeStampedModel):
         SOLVED = "solved", _("Solved")
         CLOSED = "closed", _("Closed")
 
-    class Priority(models.TextChoices):
-        LOW = "low", _("Low")
-        NORMAL = "normal", _("Normal")
-        HIGH = "high", _("High")
-        URGENT = "urgent", _("Urgent")
+    Priority = Priority
 
     # Statuses in which the ticket still needs work from us.
     UNRESOLVED = (Status.NEW, Status.OPEN, Status.PENDING)
@@ -133,7 +272,23 @@ class Ticket(TimeStampedModel):
     resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
     first_response_breached = models.BooleanField(_("first response SLA breached"), default=False)
     resolution_breached = models.BooleanField(_("resolution SLA breached"), default=False)
+    sla_policy = models.ForeignKey(
+        SLAPolicy,
+        verbose_name=_("SLA policy"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tickets",
+    )
     sla_paused_at = models.DateTimeField(_("SLA paused at"), null=True, blank=True)
+    sla_paused_seconds = models.FloatField(
+        _("SLA time paused (s)"),
+        default=0,
+        editable=False,
+        help_text=_(
+            "Working seconds spent pending on the customer; they extend the resolution target."
+        ),
+    )
     do_not_survey = models.BooleanField(
         _("don't survey"),
         default=False,
@@ -211,6 +366,19 @@ class Message(models.Model):
     body = models.TextField(_("body"))
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
+    class EmailStatus(models.TextChoices):
+        NONE = "", _("Not emailed")
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    email_status = models.CharField(
+        _("email status"), max_length=6, choices=EmailStatus.choices, blank=True, default=""
+    )
+    email_attempts = models.PositiveSmallIntegerField(_("email attempts"), default=0)
+    email_error = models.TextField(_("last email error"), blank=True, default="")
+    emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
+
     class Meta:
         verbose_name = _("message")
         verbose_name_plural = _("messages")
@@ -233,7 +401,8 @@ class Message(models.Model):
     @property
     def body_html(self) -> SafeString:
         """The plain-text body, escaped, with its line breaks kept."""
-        return linebreaks(escape(self.body))
+        # linebreaks() escapes the body first, so the result is safe to render as is.
+        return mark_safe(linebreaks(self.body, autoescape=True))  # noqa: S308
 
 
 class TicketEvent(models.Model):
@@ -277,3 +446,67 @@ class TicketEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.from_value}→{self.to_value}"
+
+
+class CannedReply(models.Model):
+    """A saved answer. Shared when it has no owner; otherwise only its owner sees it.
+    Placeholders: {{ customer.first_name }}, {{ ticket.reference }}, {{ agent.first_name }}…"""
+
+    title = models.CharField(_("title"), max_length=120)
+    body = models.TextField(_("body"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="canned_replies",
+        help_text=_("Empty: shared with every agent."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("canned reply")
+        verbose_name_plural = _("canned replies")
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Notification(models.Model):
+    """Something an agent should know (an SLA breach, a survey follow-up…)."""
+
+    class Kind(models.TextChoices):
+        SLA_BREACH = "sla_breach", _("SLA breached")
+        ASSIGNED = "assigned", _("Ticket assigned")
+        FOLLOW_UP = "follow_up", _("Survey follow-up")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    ticket = models.ForeignKey(
+        Ticket,
+        verbose_name=_("ticket"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    text = models.CharField(_("text"), max_length=300)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_unread_idx")]
+
+    def __str__(self) -> str:
+        return self.text

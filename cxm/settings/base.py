@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "tickets",
     "surveys",
     "analytics",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -134,7 +135,7 @@ elif env.str("EMAIL_HOST", default=""):
     EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
     EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_BACKEND = "cxm.lib.mail.OutboxBackend"
     EMAIL_FILE_PATH = VAR_DIR / "mail"
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CXM <support@cxm.localhost>")
@@ -168,9 +169,10 @@ CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header is what turns "no credentials" into a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
@@ -192,6 +194,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "kind"; name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "PurchaseKindEnum": "customers.models.Purchase.Kind",
+        "CustomerEventKindEnum": "customers.models.CustomerEvent.Kind",
+        "MessageKindEnum": "tickets.models.Message.Kind",
+        "TicketEventKindEnum": "tickets.models.TicketEvent.Kind",
+    },
 }
 
 LOGGING = {

@@ -19,9 +19,7 @@ def test_login_page_is_public_and_translated(client, db):
 
 def test_staff_log_in_with_their_password(client, db):
     agent(username="maria", password="a-long-passphrase")
-    response = client.post(
-        reverse("login"), {"username": "maria", "password": "a-long-passphrase"}
-    )
+    response = client.post(reverse("login"), {"username": "maria", "password": "a-long-passphrase"})
     assert response.status_code == 302
     assert client.get("/").wsgi_request.user.username == "maria"
 

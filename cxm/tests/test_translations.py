@@ -39,7 +39,9 @@ def test_compiled_catalog_matches_its_source(code):
         key = f"{entry.msgctxt}\x04{entry.msgid}" if entry.msgctxt else entry.msgid
         if compiled._catalog.get(key) != entry.msgstr:
             stale.append(entry.msgid)
-    assert stale == [], f"{code}: django.mo is older than django.po (run make messages): {stale[:10]}"
+    assert stale == [], (
+        f"{code}: django.mo is older than django.po (run make messages): {stale[:10]}"
+    )
 
 
 def test_spanish_is_really_spanish():
