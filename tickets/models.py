@@ -369,11 +369,12 @@ class Message(models.Model):
     class EmailStatus(models.TextChoices):
         NONE = "", _("Not emailed")
         QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 
     email_status = models.CharField(
-        _("email status"), max_length=6, choices=EmailStatus.choices, blank=True, default=""
+        _("email status"), max_length=8, choices=EmailStatus.choices, blank=True, default=""
     )
     email_attempts = models.PositiveSmallIntegerField(_("email attempts"), default=0)
     email_error = models.TextField(_("last email error"), blank=True, default="")
@@ -420,6 +421,9 @@ class TicketEvent(models.Model):
         SOLVED = "solved", _("Solved")
         REOPENED = "reopened", _("Reopened")
         CLOSED = "closed", _("Closed")
+        TAGS_CHANGED = "tags_changed", _("Tags changed")
+        SLA_BREACHED = "sla_breached", _("SLA breached")
+        EMAIL_FAILED = "email_failed", _("Email to customer failed")
         IMPORTED = "imported", _("Imported")
 
     ticket = models.ForeignKey(

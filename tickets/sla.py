@@ -118,31 +118,43 @@ def policy_for(ticket):
 
 def sla_refresh(ticket, *, now: datetime) -> list[str]:
     """Recompute the ticket's policy, due times and breach flags from its facts.
-    Returns the names of the fields it set (for save(update_fields=…))."""
+    Returns the names of the fields it set (for save(update_fields=…)).
+
+    A target met or missed is settled here; a target that runs out while nobody acts
+    is flagged by the periodic sweep (tickets.services.sla_mark_breaches), which also
+    notifies people, so this never raises a flag for an open clock, only keeps it."""
+    fields = [
+        "sla_policy",
+        "first_response_due_at",
+        "resolution_due_at",
+        "first_response_breached",
+        "resolution_breached",
+    ]
     policy = policy_for(ticket)
     ticket.sla_policy = policy
-    fields = ["sla_policy", "first_response_due_at", "resolution_due_at"]
     if policy is None:
         ticket.first_response_due_at = ticket.resolution_due_at = None
         ticket.first_response_breached = ticket.resolution_breached = False
-        return [*fields, "first_response_breached", "resolution_breached"]
+        return fields
     schedule = schedule_for(policy.calendar)
-    ticket.first_response_due_at = add_business_time(
-        ticket.created_at, policy.first_response_minutes * 60, schedule
-    )
-    responded = ticket.first_response_at or now
-    ticket.first_response_breached = responded > ticket.first_response_due_at and (
-        ticket.first_response_at is not None or now > ticket.first_response_due_at
-    )
+    due = add_business_time(ticket.created_at, policy.first_response_minutes * 60, schedule)
+    ticket.first_response_due_at = due
+    if ticket.first_response_at is not None:
+        ticket.first_response_breached = ticket.first_response_at > due
+    else:
+        ticket.first_response_breached = ticket.first_response_breached and now > due
     if ticket.sla_paused_at is not None:
         ticket.resolution_due_at = None
+        return fields
+    due = add_business_time(
+        ticket.created_at, policy.resolution_minutes * 60 + ticket.sla_paused_seconds, schedule
+    )
+    ticket.resolution_due_at = due
+    if ticket.solved_at is not None:
+        ticket.resolution_breached = ticket.solved_at > due
     else:
-        ticket.resolution_due_at = add_business_time(
-            ticket.created_at, policy.resolution_minutes * 60 + ticket.sla_paused_seconds, schedule
-        )
-        resolved = ticket.solved_at or now
-        ticket.resolution_breached = resolved > ticket.resolution_due_at
-    return [*fields, "first_response_breached", "resolution_breached"]
+        ticket.resolution_breached = ticket.resolution_breached and now > due
+    return fields
 
 
 def sla_pause(ticket, *, now: datetime) -> list[str]:

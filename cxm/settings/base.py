@@ -165,7 +165,16 @@ CELERY_TASK_TIME_LIMIT = 5 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "mark-sla-breaches": {"task": "tickets.tasks.mark_sla_breaches", "schedule": 60.0},
+    "auto-close-solved-tickets": {
+        "task": "tickets.tasks.auto_close_solved_tickets",
+        "schedule": 15 * 60.0,
+    },
+}
+
+# Solved tickets close by themselves after this many days without a customer reply (0: never).
+CXM_AUTO_CLOSE_DAYS = env.int("CXM_AUTO_CLOSE_DAYS", default=4)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 REST_FRAMEWORK = {

@@ -15,8 +15,11 @@ from django.utils.translation import gettext as _
 from customers.models import Customer
 from cxm.lib.exceptions import ApplicationError
 
-from . import signals
-from .models import Message, Tag, Team, Ticket, TicketEvent
+from .. import signals
+from ..models import Message, Tag, Team, Ticket, TicketEvent
+from ..sla import sla_pause, sla_refresh, sla_resume
+from .assignment import pick_assignee
+from .notifications import notify, queue_reply_email
 
 Status = Ticket.Status
 _UNSET = object()
@@ -100,6 +103,9 @@ def ticket_create(
     """Open a ticket for a customer. `body` is the customer's own description;
     `created_by` is the agent who opened it on the customer's behalf (phone, in person)."""
     _check_assignee_in_team(assignee, team)
+    auto_assigned = assignee is None and team is not None
+    if auto_assigned:
+        assignee = pick_assignee(team=team)
     ticket = Ticket(
         customer=customer,
         subject=subject.strip(),
@@ -128,6 +134,9 @@ def ticket_create(
     )
     if assignee:
         _event(ticket, TicketEvent.Kind.ASSIGNED, created_by, to_value=assignee.get_username())
+        if auto_assigned:
+            notify(user=assignee, ticket=ticket, kind="assigned")
+    ticket.save(update_fields=sla_refresh(ticket, now=timezone.now()))
     return ticket
 
 
@@ -149,13 +158,14 @@ def ticket_reply(*, ticket: Ticket, author, body: str) -> Message:
     fields = []
     if ticket.first_response_at is None:
         ticket.first_response_at = now
-        fields.append("first_response_at")
+        fields += ["first_response_at", *sla_refresh(ticket, now=now)]
     if ticket.status == Status.NEW:
         ticket.status = Status.OPEN
         fields.append("status")
         _event(ticket, TicketEvent.Kind.STATUS_CHANGED, author, Status.NEW, Status.OPEN, at=now)
     _save(ticket, *fields)
     _event(ticket, TicketEvent.Kind.REPLIED, author, at=now)
+    queue_reply_email(message)
     return message
 
 
@@ -173,7 +183,7 @@ def ticket_customer_reply(*, ticket: Ticket, body: str) -> Message:
         _reopen(ticket, actor=None)
     elif ticket.status == Status.PENDING:
         ticket.status = Status.OPEN
-        _save(ticket, "status")
+        _save(ticket, "status", *sla_resume(ticket, now=timezone.now()))
         _event(ticket, TicketEvent.Kind.STATUS_CHANGED, None, Status.PENDING, Status.OPEN)
     else:
         # The queue sorts on updated_at: a customer's message brings the ticket up.
@@ -225,7 +235,11 @@ def ticket_assign(
         _event(ticket, TicketEvent.Kind.STATUS_CHANGED, actor, Status.NEW, Status.OPEN)
         ticket.status = Status.OPEN
         fields.append("status")
+    if "team" in fields:
+        fields += sla_refresh(ticket, now=timezone.now())
     _save(ticket, *fields)
+    if "assignee" in fields and assignee is not None and assignee != actor:
+        notify(user=assignee, ticket=ticket, kind="assigned")
     return ticket
 
 
@@ -241,7 +255,7 @@ def ticket_set_priority(*, ticket: Ticket, priority: str, actor) -> Ticket:
         raise ApplicationError(_("The ticket already has that priority."), field="priority")
     _event(ticket, TicketEvent.Kind.PRIORITY_CHANGED, actor, ticket.priority, priority)
     ticket.priority = priority
-    _save(ticket, "priority")
+    _save(ticket, "priority", *sla_refresh(ticket, now=timezone.now()))
     return ticket
 
 
@@ -270,7 +284,10 @@ def ticket_set_status(*, ticket: Ticket, status: str, actor) -> Ticket:
             return ticket
     _event(ticket, TicketEvent.Kind.STATUS_CHANGED, actor, ticket.status, status)
     ticket.status = status
-    _save(ticket, "status")
+    # The resolution clock stops while we wait on the customer.
+    now = timezone.now()
+    clock = sla_pause(ticket, now=now) if status == Status.PENDING else sla_resume(ticket, now=now)
+    _save(ticket, "status", *clock)
     return ticket
 
 
@@ -279,7 +296,8 @@ def _solve(ticket: Ticket, *, actor, at: datetime) -> None:
     ticket.status = Status.SOLVED
     ticket.solved_at = at
     ticket.solved_by = ticket.assignee or actor
-    _save(ticket, "status", "solved_at", "solved_by")
+    clock = sla_resume(ticket, now=at) or sla_refresh(ticket, now=at)
+    _save(ticket, "status", "solved_at", "solved_by", *clock)
     _event(ticket, TicketEvent.Kind.SOLVED, actor, previous, Status.SOLVED, at=at)
     signals.ticket_solved.send(sender=Ticket, ticket=ticket, actor=actor)
 
@@ -325,7 +343,15 @@ def _reopen(ticket: Ticket, *, actor) -> Ticket:
     ticket.solved_at = None
     ticket.closed_at = None
     ticket.solved_by = None
-    _save(ticket, "status", "reopen_count", "solved_at", "closed_at", "solved_by")
+    _save(
+        ticket,
+        "status",
+        "reopen_count",
+        "solved_at",
+        "closed_at",
+        "solved_by",
+        *sla_refresh(ticket, now=timezone.now()),
+    )
     _event(ticket, TicketEvent.Kind.REOPENED, actor, previous, Status.OPEN)
     signals.ticket_reopened.send(sender=Ticket, ticket=ticket, actor=actor)
     return ticket

@@ -1,0 +1,59 @@
+"""The verbs that change tickets. Import them from here: `from tickets import services`."""
+
+from .agents import agent_set_availability
+from .assignment import pick_assignee
+from .bulk import (
+    BulkAction,
+    BulkResult,
+    ticket_set_tags,
+    ticket_update_properties,
+    tickets_bulk_apply,
+)
+from .canned import canned_reply_delete, canned_reply_save
+from .email import message_email_failed, message_email_retry, message_send_email
+from .lifecycle import (
+    tags_get_or_create,
+    ticket_add_note,
+    ticket_assign,
+    ticket_close,
+    ticket_create,
+    ticket_customer_reply,
+    ticket_import_upsert,
+    ticket_reopen,
+    ticket_reply,
+    ticket_set_priority,
+    ticket_set_status,
+    ticket_solve,
+)
+from .notifications import notify
+from .sweeps import sla_mark_breaches, tickets_auto_close
+
+__all__ = [
+    "BulkAction",
+    "BulkResult",
+    "agent_set_availability",
+    "canned_reply_delete",
+    "canned_reply_save",
+    "message_email_failed",
+    "message_email_retry",
+    "message_send_email",
+    "notify",
+    "pick_assignee",
+    "sla_mark_breaches",
+    "tags_get_or_create",
+    "ticket_add_note",
+    "ticket_assign",
+    "ticket_close",
+    "ticket_create",
+    "ticket_customer_reply",
+    "ticket_import_upsert",
+    "ticket_reopen",
+    "ticket_reply",
+    "ticket_set_priority",
+    "ticket_set_status",
+    "ticket_set_tags",
+    "ticket_solve",
+    "ticket_update_properties",
+    "tickets_auto_close",
+    "tickets_bulk_apply",
+]

@@ -1,0 +1,99 @@
+"""Emailing public replies to customers, once each, with retries kept visible."""
+
+from email.utils import formataddr
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from cxm.lib.exceptions import ApplicationError
+
+from ..models import Message, TicketEvent
+
+
+def _one_line(text: str) -> str:
+    """Header values never carry CR/LF (header injection) or runs of spaces."""
+    return " ".join(str(text).split())
+
+
+def reply_email_build(message: Message) -> EmailMultiAlternatives:
+    ticket = message.ticket
+    customer = ticket.customer
+    with translation.override(customer.language):
+        context = {
+            "message": message,
+            "ticket": ticket,
+            "customer": customer,
+            "agent": message.author_agent,
+            "company_name": settings.CXM_COMPANY_NAME,
+        }
+        subject = render_to_string("emails/tickets/reply_subject.txt", context)
+        text = render_to_string("emails/tickets/reply.txt", context)
+        html = render_to_string("emails/tickets/reply.html", context)
+    email = EmailMultiAlternatives(
+        subject=_one_line(subject),
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[formataddr((_one_line(customer.name), customer.email))],
+        headers={"X-CXM-Ticket": ticket.reference, "Auto-Submitted": "auto-replied"},
+    )
+    email.attach_alternative(html, "text/html")
+    return email
+
+
+def message_send_email(*, message_id: int) -> bool:
+    """Send one queued reply. The conditional UPDATE claims it, so a retried or
+    duplicated task never emails it twice. Returns False when there was nothing to do.
+    Errors propagate (the task retries) after the message is put back in the queue."""
+    claimed = Message.objects.filter(pk=message_id, email_status=Message.EmailStatus.QUEUED).update(
+        email_status=Message.EmailStatus.SENDING, email_attempts=F("email_attempts") + 1
+    )
+    if not claimed:
+        return False
+    message = Message.objects.select_related("ticket__customer", "author_agent").get(pk=message_id)
+    try:
+        reply_email_build(message).send()
+    except Exception as error:
+        Message.objects.filter(pk=message_id).update(
+            email_status=Message.EmailStatus.QUEUED, email_error=str(error)[:2000]
+        )
+        raise
+    Message.objects.filter(pk=message_id).update(
+        email_status=Message.EmailStatus.SENT, emailed_at=timezone.now(), email_error=""
+    )
+    return True
+
+
+@transaction.atomic
+def message_email_failed(*, message_id: int, error: str) -> None:
+    """The last try failed: the reply stays on the ticket marked failed, with the reason."""
+    message = Message.objects.select_for_update().get(pk=message_id)
+    if message.email_status == Message.EmailStatus.SENT:
+        return
+    message.email_status = Message.EmailStatus.FAILED
+    message.email_error = str(error)[:2000]
+    message.save(update_fields=["email_status", "email_error"])
+    TicketEvent.objects.create(
+        ticket_id=message.ticket_id,
+        kind=TicketEvent.Kind.EMAIL_FAILED,
+        to_value=str(error)[:100],
+    )
+
+
+@transaction.atomic
+def message_email_retry(*, message: Message, actor) -> Message:
+    """An agent asks to send a failed reply again."""
+    message = Message.objects.select_for_update().get(pk=message.pk)
+    if message.email_status != Message.EmailStatus.FAILED:
+        raise ApplicationError(_("Only a reply whose email failed can be sent again."))
+    message.email_status = Message.EmailStatus.QUEUED
+    message.save(update_fields=["email_status"])
+
+    from ..tasks import send_reply_email
+
+    transaction.on_commit(lambda: send_reply_email.delay(message.pk))
+    return message

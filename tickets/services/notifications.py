@@ -1,0 +1,34 @@
+"""Telling agents and customers: in-app notifications and the reply email outbox."""
+
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Message, Notification, Ticket
+
+_TEXTS = {
+    Notification.Kind.ASSIGNED: _("%(reference)s was assigned to you: %(subject)s"),
+    Notification.Kind.SLA_BREACH: _("%(reference)s missed its SLA target: %(subject)s"),
+    Notification.Kind.FOLLOW_UP: _("%(reference)s needs a follow-up: %(subject)s"),
+}
+
+
+def notify(*, user, ticket: Ticket, kind: str) -> Notification:
+    """An in-app notification, written in the recipient's language."""
+    from django.utils import translation
+
+    with translation.override(getattr(user, "language", None)):
+        text = str(_TEXTS[kind] % {"reference": ticket.reference, "subject": ticket.subject})
+    return Notification.objects.create(user=user, ticket=ticket, kind=kind, text=text[:300])
+
+
+def queue_reply_email(message: Message) -> None:
+    """Mark a public agent reply for emailing and send it after commit, never in the
+    request. A customer without an email address simply gets nothing."""
+    if not message.ticket.customer.email:
+        return
+    message.email_status = Message.EmailStatus.QUEUED
+    message.save(update_fields=["email_status"])
+
+    from ..tasks import send_reply_email
+
+    transaction.on_commit(lambda: send_reply_email.delay(message.pk))
