@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
-from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts.views import switch_language
 
 from . import views
 
@@ -12,7 +12,9 @@ urlpatterns = [
     path("healthz/", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("i18n/setlang/", switch_language, name="set_language"),
+    path("desk/", include("tickets.urls")),
+    path("customers/", include("customers.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("cxm.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the customer pages work."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""The agent desk pages (/desk/…). Each module brings its own urlpatterns."""

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the desk pages work."""
+
+urlpatterns: list = []
