@@ -1,4 +1,6 @@
 import pytest
+from django.conf import settings
+from django.utils import translation
 
 from accounts.tests.factories import admin, agent, manager
 from customers.tests.factories import CustomerFactory
@@ -33,3 +35,11 @@ def team(agent_user):
 @pytest.fixture
 def ticket(customer):
     return TicketFactory(customer=customer)
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A request leaves its language active in the thread; tests start from the default."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from .models import Customer, CustomerEvent, Purchase
@@ -99,3 +99,48 @@ def customer_event_list(
 
 def customer_event_get(event_id: int) -> CustomerEvent | None:
     return CustomerEvent.objects.filter(pk=event_id).first()
+
+
+# --- The customer pages and the ticket sidebar ------------------------------------------
+
+
+def customer_search(*, query: str = "") -> QuerySet[Customer]:
+    """Customers whose name or email contains the text, or whose external id is it."""
+    customers = Customer.objects.order_by("name", "id")
+    query = query.strip()
+    if query:
+        customers = customers.filter(
+            Q(name__icontains=query) | Q(email__icontains=query) | Q(external_id=query)
+        )
+    return customers
+
+
+def customer_page(*, query: str = "", page: int = 1, page_size: int = 25) -> tuple[list, bool]:
+    """One page of the search and whether another follows, reading one row more than it
+    shows: no COUNT over the whole table, which costs a full scan on a large one."""
+    start = (max(page, 1) - 1) * page_size
+    rows = list(customer_search(query=query)[start : start + page_size + 1])
+    return rows[:page_size], len(rows) > page_size
+
+
+def customer_get_for_profile(customer_id: int) -> Customer | None:
+    return Customer.objects.select_related("account_owner").filter(pk=customer_id).first()
+
+
+def customer_recent_purchases(*, customer_id: int, limit: int = 5) -> list[Purchase]:
+    return list(purchase_list(customer=customer_id).order_by("-occurred_at", "-id")[:limit])
+
+
+def customer_purchase_totals(*, customer_id: int) -> list[dict]:
+    """What the customer has bought, summed by the database per currency:
+    [{"currency": "EUR", "total": Decimal, "count": int}, …]."""
+    return list(
+        Purchase.objects.filter(customer_id=customer_id)
+        .values("currency")
+        .annotate(total=Sum("amount"), count=Count("id"))
+        .order_by("currency")
+    )
+
+
+def customer_recent_events(*, customer_id: int, limit: int = 5) -> list[CustomerEvent]:
+    return list(customer_event_list(customer=customer_id).order_by("-occurred_at", "-id")[:limit])

@@ -61,5 +61,5 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """Staff land in the admin until the agent desk exists."""
-    return redirect("admin:index")
+    """Staff land on their queue."""
+    return redirect("desk:queue")

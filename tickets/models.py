@@ -193,6 +193,34 @@ class Tag(models.Model):
         return self.name
 
 
+# Urgent first: the stored values do not sort that way.
+_PRIORITY_RANK = models.Case(
+    *(
+        models.When(priority=value, then=models.Value(rank))
+        for rank, value in enumerate(
+            [Priority.URGENT, Priority.HIGH, Priority.NORMAL, Priority.LOW]
+        )
+    ),
+    default=models.Value(9),
+)
+
+# The nearer running SLA target: first response until we answered, then resolution
+# (None while paused); resolved tickets have none. A CASE rather than LEAST(), whose
+# NULL handling differs between SQLite and PostgreSQL.
+_SLA_DUE = models.Case(
+    models.When(Q(status__in=["solved", "closed"]), then=models.Value(None)),
+    models.When(
+        Q(first_response_at__isnull=True, first_response_due_at__isnull=False)
+        & (
+            Q(resolution_due_at__isnull=True)
+            | Q(first_response_due_at__lte=models.F("resolution_due_at"))
+        ),
+        then=models.F("first_response_due_at"),
+    ),
+    default=models.F("resolution_due_at"),
+)
+
+
 class Ticket(TimeStampedModel):
     class Status(models.TextChoices):
         NEW = "new", _("New")
@@ -289,6 +317,13 @@ class Ticket(TimeStampedModel):
             "Working seconds spent pending on the customer; they extend the resolution target."
         ),
     )
+    # Kept by the database from the columns above, so the queue sorts on an index.
+    priority_rank = models.GeneratedField(
+        expression=_PRIORITY_RANK, output_field=models.SmallIntegerField(), db_persist=True
+    )
+    sla_due_at = models.GeneratedField(
+        expression=_SLA_DUE, output_field=models.DateTimeField(), db_persist=True
+    )
     do_not_survey = models.BooleanField(
         _("don't survey"),
         default=False,
@@ -325,6 +360,23 @@ class Ticket(TimeStampedModel):
             models.Index(fields=["customer", "-created_at"], name="ticket_customer_idx"),
             models.Index(fields=["solved_at"], name="ticket_solved_idx"),
             models.Index(fields=["resolution_due_at"], name="ticket_resolution_due_idx"),
+            # The queue's three sort orders, for every status and for the work still open.
+            models.Index(
+                models.F("updated_at").desc(), models.F("id").desc(), name="ticket_updated_idx"
+            ),
+            models.Index(
+                models.F("updated_at").desc(),
+                models.F("id").desc(),
+                condition=Q(status__in=["new", "open", "pending"]),
+                name="ticket_open_updated_idx",
+            ),
+            models.Index(
+                "priority_rank",
+                models.F("updated_at").desc(),
+                models.F("id").desc(),
+                name="ticket_priority_idx",
+            ),
+            models.Index(fields=["sla_due_at", "priority_rank", "id"], name="ticket_sla_due_idx"),
         ]
 
     def __str__(self) -> str:
@@ -379,6 +431,15 @@ class Message(models.Model):
     email_attempts = models.PositiveSmallIntegerField(_("email attempts"), default=0)
     email_error = models.TextField(_("last email error"), blank=True, default="")
     emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
+    email_claimed_at = models.DateTimeField(
+        _("email claimed at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "When a worker took the email to send; a stale claim is put back in the queue."
+        ),
+    )
 
     class Meta:
         verbose_name = _("message")

@@ -23,6 +23,16 @@ def send_reply_email(self, message_id: int) -> None:
             email.message_email_failed(message_id=message_id, error=str(error))
             return
         raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
+    except Exception as error:
+        # Not a passing fault (a broken template, a bad address…): trying again would
+        # fail the same way, so say so on the ticket now.
+        email.message_email_failed(message_id=message_id, error=f"{type(error).__name__}: {error}")
+        raise
+
+
+@shared_task
+def requeue_stale_reply_emails() -> int:
+    return email.messages_requeue_stale_emails()
 
 
 @shared_task

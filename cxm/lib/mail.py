@@ -6,15 +6,20 @@ product sends (survey invitations, replies to customers) on the outbox page.
 
 import email
 import email.policy
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
+
+# The names OutboxBackend gives its files: a UTC timestamp and a random suffix. A key
+# is only ever looked up if it has exactly this shape, so it cannot name another file.
+_KEY_RE = re.compile(r"[0-9]{8}T[0-9]{12}-[0-9a-f]{8}")
 
 
 def outbox_dir() -> Path:
@@ -56,6 +61,9 @@ def _read(path: Path) -> OutboxMessage:
         date = parsedate_to_datetime(parsed["Date"]) if parsed["Date"] else None
     except (TypeError, ValueError):
         date = None
+    if date is not None and timezone.is_naive(date):
+        # Django dates its emails in UTC written as "-0000", which Python reads as naive.
+        date = timezone.make_aware(date, UTC)
     return OutboxMessage(
         key=path.stem,
         subject=str(parsed["Subject"] or ""),
@@ -78,7 +86,8 @@ def outbox_messages(limit: int = 200) -> list[OutboxMessage]:
 
 
 def outbox_message(key: str) -> OutboxMessage | None:
-    if not key.replace("-", "").replace("T", "").isalnum():
+    """The message kept under `key`, or None for an unknown or malformed key."""
+    if not _KEY_RE.fullmatch(key):
         return None
     path = outbox_dir() / f"{key}.eml"
     return _read(path) if path.is_file() else None

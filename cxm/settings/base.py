@@ -66,6 +66,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "tickets.context_processors.desk",
             ],
         },
     },
@@ -168,6 +169,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {
     "mark-sla-breaches": {"task": "tickets.tasks.mark_sla_breaches", "schedule": 60.0},
+    "requeue-stale-reply-emails": {
+        "task": "tickets.tasks.requeue_stale_reply_emails",
+        "schedule": 5 * 60.0,
+    },
     "auto-close-solved-tickets": {
         "task": "tickets.tasks.auto_close_solved_tickets",
         "schedule": 15 * 60.0,

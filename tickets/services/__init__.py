@@ -25,7 +25,7 @@ from .lifecycle import (
     ticket_set_status,
     ticket_solve,
 )
-from .notifications import notify
+from .notifications import notifications_mark_read, notify
 from .sweeps import sla_mark_breaches, tickets_auto_close
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "message_email_failed",
     "message_email_retry",
     "message_send_email",
+    "notifications_mark_read",
     "notify",
     "pick_assignee",
     "sla_mark_breaches",

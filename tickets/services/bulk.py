@@ -86,6 +86,7 @@ class BulkAction:
 class BulkResult:
     changed: list[Ticket] = field(default_factory=list)
     refused: list[tuple[Ticket, str]] = field(default_factory=list)
+    unchanged: list[Ticket] = field(default_factory=list)
 
 
 def _message_of(error: Exception) -> str:
@@ -110,8 +111,11 @@ def tickets_bulk_apply(
                 elif action == BulkAction.SET_STATUS:
                     ticket_set_status(ticket=ticket, status=str(value), actor=actor)
                 elif action == BulkAction.ADD_TAG:
-                    names = [*ticket.tags.values_list("name", flat=True), str(value)]
-                    ticket_set_tags(ticket=ticket, tags=names, actor=actor)
+                    names = list(ticket.tags.values_list("name", flat=True))
+                    if tags_get_or_create([str(value)])[0].name in names:
+                        result.unchanged.append(ticket)
+                        continue
+                    ticket_set_tags(ticket=ticket, tags=[*names, str(value)], actor=actor)
                 elif action == BulkAction.CLOSE:
                     ticket_close(ticket=ticket, actor=actor)
                 else:

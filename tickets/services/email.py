@@ -1,5 +1,6 @@
 """Emailing public replies to customers, once each, with retries kept visible."""
 
+from datetime import timedelta
 from email.utils import formataddr
 
 from django.conf import settings
@@ -13,6 +14,9 @@ from django.utils.translation import gettext as _
 from cxm.lib.exceptions import ApplicationError
 
 from ..models import Message, TicketEvent
+
+# Far above EMAIL_TIMEOUT and the task time limit: a claim this old has no worker left.
+STALE_CLAIM = timedelta(minutes=15)
 
 
 def _one_line(text: str) -> str:
@@ -50,7 +54,9 @@ def message_send_email(*, message_id: int) -> bool:
     duplicated task never emails it twice. Returns False when there was nothing to do.
     Errors propagate (the task retries) after the message is put back in the queue."""
     claimed = Message.objects.filter(pk=message_id, email_status=Message.EmailStatus.QUEUED).update(
-        email_status=Message.EmailStatus.SENDING, email_attempts=F("email_attempts") + 1
+        email_status=Message.EmailStatus.SENDING,
+        email_attempts=F("email_attempts") + 1,
+        email_claimed_at=timezone.now(),
     )
     if not claimed:
         return False
@@ -97,3 +103,25 @@ def message_email_retry(*, message: Message, actor) -> Message:
 
     transaction.on_commit(lambda: send_reply_email.delay(message.pk))
     return message
+
+
+def messages_requeue_stale_emails(*, older_than: timedelta = STALE_CLAIM) -> int:
+    """Put back in the queue, and send, the replies a worker claimed but never finished
+    (killed mid-send). The claim is far older than any SMTP timeout, so the worker is
+    gone, not slow. Returns how many were requeued."""
+    stale = Message.objects.filter(
+        email_status=Message.EmailStatus.SENDING,
+        email_claimed_at__lt=timezone.now() - older_than,
+    )
+    requeued = []
+    for message_id in list(stale.values_list("pk", flat=True)):
+        if Message.objects.filter(pk=message_id, email_status=Message.EmailStatus.SENDING).update(
+            email_status=Message.EmailStatus.QUEUED
+        ):
+            requeued.append(message_id)
+
+    from ..tasks import send_reply_email
+
+    for message_id in requeued:
+        send_reply_email.delay(message_id)
+    return len(requeued)

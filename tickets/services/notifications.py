@@ -1,6 +1,7 @@
 """Telling agents and customers: in-app notifications and the reply email outbox."""
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Message, Notification, Ticket
@@ -32,3 +33,10 @@ def queue_reply_email(message: Message) -> None:
     from ..tasks import send_reply_email
 
     transaction.on_commit(lambda: send_reply_email.delay(message.pk))
+
+
+def notifications_mark_read(*, user) -> int:
+    """Mark every unread notification of the user as read; returns how many."""
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
