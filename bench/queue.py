@@ -10,16 +10,21 @@ views, queries and templates, no network) for the queue views and the ticket pag
 with their SQL query counts. Prints the figures and writes bench/results/queue.json.
 """
 
-import argparse
-import json
-import os
-import platform
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
-from urllib.parse import urlparse
+
+# This file is named queue.py, which would shadow the standard library's queue module
+# for everything imported below: run it without its own folder on the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from urllib.parse import urlparse  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/cxm_bench"
@@ -121,6 +126,7 @@ def main() -> None:
         "DATABASE_URL": url,
         "DJANGO_SETTINGS_MODULE": "cxm.settings.local",
         "DEBUG": "false",
+        "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
         "CELERY_TASK_ALWAYS_EAGER": "true",
     }
     os.environ.update(env)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("i18n/setlang/", switch_language, name="set_language"),
     path("desk/", include("tickets.urls")),
     path("customers/", include("customers.urls")),
+    path("s/", include("surveys.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("cxm.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

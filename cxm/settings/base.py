@@ -173,11 +173,23 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "tickets.tasks.requeue_stale_reply_emails",
         "schedule": 5 * 60.0,
     },
+    # The outbox sweep: due invitations go out even if the on-commit kick was lost.
+    "dispatch-due-invitations": {
+        "task": "surveys.tasks.dispatch_due_invitations",
+        "schedule": 60.0,
+    },
+    "send-survey-reminders": {"task": "surveys.tasks.send_survey_reminders", "schedule": 60 * 60.0},
+    "run-due-campaigns": {"task": "surveys.tasks.run_due_campaigns", "schedule": 15 * 60.0},
     "auto-close-solved-tickets": {
         "task": "tickets.tasks.auto_close_solved_tickets",
         "schedule": 15 * 60.0,
     },
 }
+
+# No customer gets more than one survey (any survey) in this many days.
+CXM_SURVEY_FATIGUE_DAYS = env.int("CXM_SURVEY_FATIGUE_DAYS", default=30)
+# Where customers reach the public survey pages (links in emails).
+CXM_BASE_URL = env.str("CXM_BASE_URL", default="http://127.0.0.1:8000")
 
 # Solved tickets close by themselves after this many days without a customer reply (0: never).
 CXM_AUTO_CLOSE_DAYS = env.int("CXM_AUTO_CLOSE_DAYS", default=4)
