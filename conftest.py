@@ -43,3 +43,12 @@ def _default_language():
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Rate-limit counters and other cached values never carry over between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -20,4 +20,5 @@ urlpatterns = [
     path("auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
     path("", include("customers.api.urls")),
     path("", include("tickets.api.urls")),
+    path("", include("surveys.api.urls")),
 ]

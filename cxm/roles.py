@@ -31,6 +31,10 @@ _TICKET_WORK = [
     "tickets.change_notification",
     "tickets.view_slapolicy",
     "tickets.view_businesscalendar",
+    # Survey answers show on the customer's profile and the ticket sidebar.
+    "surveys.view_response",
+    "surveys.view_answer",
+    "surveys.view_invitation",
 ]
 _MANAGER_EXTRA = [
     "accounts.view_analytics",
@@ -41,6 +45,8 @@ _MANAGER_EXTRA = [
     "tickets.change_team",
     "tickets.add_tag",
     "tickets.change_tag",
+    "surveys.view_survey",
+    "surveys.view_question",
 ]
 
 # Admins get every permission of the project's apps (see the role migration).

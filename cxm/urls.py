@@ -16,6 +16,7 @@ urlpatterns = [
     path("desk/", include("tickets.urls")),
     path("customers/", include("customers.urls")),
     path("s/", include("surveys.urls")),
+    path("surveys/builder/", include("surveys.builder.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("cxm.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -29,6 +29,7 @@ from accounts.models import User
 from cxm import roles
 from demo import content
 from demo.seed_customers import CustomerHistory
+from demo.seed_surveys import SurveyHistory
 from demo.seed_tickets import TicketHistory
 from demo.shape import CLOSES, DEMO_PASSWORD, LOGINS, OPENS, RESPONSE, TEAMS
 from tickets.models import SLAPolicy, Tag, Team, Ticket
@@ -45,10 +46,15 @@ class Counts:
     tickets: int = 0
     messages: int = 0
     ticket_events: int = 0
+    surveys: int = 0
+    invitations: int = 0
+    responses: int = 0
+    follow_ups: int = 0
 
 
-class DemoBuilder(CustomerHistory, TicketHistory):
+class DemoBuilder(CustomerHistory, TicketHistory, SurveyHistory):
     def __init__(self, *, seed: int, customers: int, tickets: int, anchor: datetime, out):
+        self.seed = seed
         self.rng = random.Random(seed)
         self.fakers = {"es": Faker("es_ES"), "en": Faker("en_US")}
         for faker in self.fakers.values():

@@ -186,6 +186,15 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 
+# --- Cache: per-process memory by default; CACHE_URL (e.g. redis://redis:6379/1) shares
+# it between web processes, which the public survey pages' rate limits need to be exact.
+# Not the broker's Redis database: clearing the cache must never drop queued tasks.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+CACHES["default"].setdefault("KEY_PREFIX", "cxm")
+# How many proxies in front of the web processes append to X-Forwarded-For; 0 trusts
+# none and uses the connecting address (rate limits per customer IP on public pages).
+CXM_TRUSTED_PROXIES = env.int("CXM_TRUSTED_PROXIES", default=0)
+
 # No customer gets more than one survey (any survey) in this many days.
 CXM_SURVEY_FATIGUE_DAYS = env.int("CXM_SURVEY_FATIGUE_DAYS", default=30)
 # Where customers reach the public survey pages (links in emails).
@@ -227,6 +236,10 @@ SPECTACULAR_SETTINGS = {
         "CustomerEventKindEnum": "customers.models.CustomerEvent.Kind",
         "MessageKindEnum": "tickets.models.Message.Kind",
         "TicketEventKindEnum": "tickets.models.TicketEvent.Kind",
+        "TicketStatusEnum": "tickets.models.Ticket.Status",
+        "InvitationStatusEnum": "surveys.models.Invitation.Status",
+        "QuestionTypeEnum": "surveys.models.Question.Type",
+        "SurveyKindEnum": "surveys.models.Survey.Kind",
     },
 }
 

@@ -1,4 +1,5 @@
 import hashlib
+import re
 import time
 from datetime import date, timedelta
 from io import StringIO
@@ -86,7 +87,9 @@ def digest() -> str:
             "ticket__subject", "kind", "from_value", "to_value", "created_at"
         ),
     ]
-    return hashlib.sha256(repr([list(rows) for rows in parts]).encode()).hexdigest()
+    # Survey follow-ups quote the original ticket's reference, which is its database id.
+    text = re.sub(r"T-\d+", "T-…", repr([list(rows) for rows in parts]))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def wipe() -> None:
@@ -145,7 +148,7 @@ def test_seeded_tickets_are_consistent_with_their_history():
     now = timezone.now()
     tickets = Ticket.objects.all()
 
-    assert tickets.count() == SMALL["tickets"]
+    assert tickets.exclude(category="survey follow-up").count() == SMALL["tickets"]
     assert not tickets.filter(first_response_at__lt=F("created_at")).exists()
     assert not tickets.filter(solved_at__lt=F("created_at")).exists()
     assert not tickets.filter(status__in=["solved", "closed"], solved_at=None).exists()
@@ -159,7 +162,7 @@ def test_seeded_tickets_are_consistent_with_their_history():
     assert not tickets.filter(created_at__lt=F("customer__created_at")).exists()
     # Every ticket's history starts with its creation, at its creation time.
     created_events = TicketEvent.objects.filter(kind="created", created_at=F("ticket__created_at"))
-    assert created_events.values("ticket").distinct().count() == SMALL["tickets"]
+    assert created_events.values("ticket").distinct().count() == tickets.count()
     first_event = tickets.annotate(first=Min("events__created_at")).filter(
         first__lt=F("created_at")
     )

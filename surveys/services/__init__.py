@@ -41,3 +41,27 @@ __all__ = [
     "response_record",
     "visible_questions",
 ]
+
+from .config import (
+    question_delete,
+    question_move,
+    question_save,
+    survey_preview_email,
+    survey_preview_invitation,
+    survey_save,
+    survey_send_test,
+)
+
+__all__ += [
+    "question_delete",
+    "question_move",
+    "question_save",
+    "survey_preview_email",
+    "survey_preview_invitation",
+    "survey_save",
+    "survey_send_test",
+]
+
+from .imports import response_import_upsert  # noqa: E402
+
+__all__ += ["response_import_upsert"]

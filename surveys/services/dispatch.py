@@ -7,6 +7,7 @@ whose worker died mid-send is put back after STALE_CLAIM, far beyond EMAIL_TIMEO
 """
 
 import logging
+import time
 from datetime import datetime, timedelta
 from email.utils import formataddr
 
@@ -26,6 +27,8 @@ Status = Invitation.Status
 BATCH = 200
 MAX_ATTEMPTS = 5
 STALE_CLAIM = timedelta(minutes=15)
+# Well under the Celery soft time limit (4 min), far under STALE_CLAIM.
+BUDGET = timedelta(minutes=3)
 
 
 def _backoff(attempt: int) -> timedelta:
@@ -94,8 +97,10 @@ def _claim(now: datetime, limit: int) -> list[int]:
             .values_list("pk", flat=True)[:limit]
         )
         if ids:
+            # Stamped with the claim's own time, not the run's start: a long run's later
+            # batches must not look stale to another worker's sweep.
             Invitation.objects.filter(pk__in=ids, status=Status.SCHEDULED).update(
-                status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+                status=Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
             )
     return ids
 
@@ -113,20 +118,25 @@ def _release_stale_claims(now: datetime) -> int:
     ).update(status=Status.SCHEDULED)
 
 
-def invitations_dispatch_due(*, now: datetime | None = None, limit: int = BATCH) -> int:
+def invitations_dispatch_due(
+    *, now: datetime | None = None, limit: int = BATCH, budget: timedelta = BUDGET
+) -> int:
     """Send every due invitation, batch after batch, reusing one SMTP connection.
     Returns how many were sent. Failures go back to scheduled with a backoff, and end
-    failed with the error after MAX_ATTEMPTS."""
+    failed with the error after MAX_ATTEMPTS. No new batch is claimed once `budget`
+    has passed (the next sweep goes on), so a task never reaches its time limit with
+    claimed rows in hand."""
     now = now or timezone.now()
     _expire_unsent(now)
     _release_stale_claims(now)
     sent = 0
+    deadline = time.monotonic() + budget.total_seconds()
     connection = get_connection()
     try:
         connection.open()
-        while ids := _claim(now, limit):
+        while time.monotonic() < deadline and (ids := _claim(now, limit)):
             invitations = (
-                Invitation.objects.filter(pk__in=ids)
+                Invitation.objects.filter(pk__in=ids, status=Status.SENDING)
                 .select_related("survey", "customer", "ticket")
                 .prefetch_related("survey__questions")
             )

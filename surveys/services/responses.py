@@ -79,7 +79,7 @@ def response_record(
     expires. Out-of-range or missing required answers raise ValidationError (field
     keys q<question id>) and store nothing."""
     invitation = (
-        Invitation.objects.select_for_update()
+        Invitation.objects.select_for_update(of=("self",))
         .select_related("survey", "customer", "ticket")
         .get(pk=invitation.pk)
     )
@@ -165,10 +165,18 @@ def _open_follow_up(response: Response, question: Question, given: AnswerInput) 
     )
     # Nobody should survey a customer about the follow-up of their own complaint.
     Ticket.objects.filter(pk=follow_up.pk).update(do_not_survey=True)
+    follow_up.do_not_survey = True
     response.follow_up_ticket = follow_up
     response.save(update_fields=["follow_up_ticket", "updated_at"])
-    people = {follow_up.assignee, team.lead if team is not None else None} - {None}
-    for person in people:
+    # The assignee, or (when nobody has it yet) the whole team; the team lead always.
+    people = set()
+    if follow_up.assignee is not None:
+        people.add(follow_up.assignee)
+    elif team is not None:
+        people.update(team.members.all())
+    if team is not None and team.lead is not None:
+        people.add(team.lead)
+    for person in sorted(people, key=lambda user: user.pk):
         ticket_services.notify(user=person, ticket=follow_up, kind=Notification.Kind.FOLLOW_UP)
 
 

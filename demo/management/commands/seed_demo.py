@@ -14,11 +14,13 @@ from django.utils.translation import gettext_lazy as _lazy
 from customers.models import Customer
 from cxm.lib.progress import Progress, format_count, format_seconds
 from demo.builder import DemoBuilder
+from demo.seed_surveys import CSAT_SURVEY
 from demo.shape import DEMO_PASSWORD, DEMO_PREFIX
+from surveys.models import Survey
 
 
 class Command(BaseCommand):
-    help = _lazy("Load the demo data (customers, purchases, teams, agents, tickets) once.")
+    help = _lazy("Load the demo data (customers, purchases, teams, agents, tickets, surveys) once.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seed", type=int, default=1, help=_("Same seed, same data."))
@@ -46,9 +48,6 @@ class Command(BaseCommand):
             raise CommandError(_("--anchor must be a date as YYYY-MM-DD.")) from exc
         if anchor > today:
             raise CommandError(_("--anchor cannot be in the future."))
-        if Customer.objects.filter(external_id__startswith=DEMO_PREFIX).exists():
-            self.stdout.write(_("The demo data is already loaded: nothing to do."))
-            return
         started = time.monotonic()
         midnight = datetime(
             anchor.year, anchor.month, anchor.day, tzinfo=ZoneInfo(settings.TIME_ZONE)
@@ -56,6 +55,14 @@ class Command(BaseCommand):
         builder = DemoBuilder(
             seed=seed, customers=customers, tickets=tickets, anchor=midnight, out=self.stdout
         )
+        if Customer.objects.filter(external_id__startswith=DEMO_PREFIX).exists():
+            if Survey.objects.filter(name=CSAT_SURVEY).exists():
+                self.stdout.write(_("The demo data is already loaded: nothing to do."))
+            else:
+                # A demo loaded before it had surveys gets them now.
+                with transaction.atomic():
+                    self._seed_surveys(builder)
+            return
         with transaction.atomic():
             builder.build_users()
             builder.build_teams()
@@ -63,6 +70,7 @@ class Command(BaseCommand):
                 builder.build_customers(progress)
             with Progress(tickets, _("Demo tickets"), self.stdout, summary=False) as progress:
                 builder.build_tickets(progress)
+            self._seed_surveys(builder)
         counts = builder.counts
         self.stdout.write(
             _(
@@ -82,5 +90,22 @@ class Command(BaseCommand):
                 "messages": format_count(counts.messages),
                 "ticket_events": format_count(counts.ticket_events),
                 "password": DEMO_PASSWORD,
+            }
+        )
+
+    def _seed_surveys(self, builder: DemoBuilder) -> None:
+        with Progress(None, _("Demo surveys"), self.stdout, summary=False) as progress:
+            builder.build_surveys(progress)
+        counts = builder.counts
+        self.stdout.write(
+            _(
+                "Demo surveys: %(surveys)s surveys, %(invitations)s invitations, "
+                "%(responses)s responses, %(follow_ups)s follow-up tickets."
+            )
+            % {
+                "surveys": format_count(counts.surveys),
+                "invitations": format_count(counts.invitations),
+                "responses": format_count(counts.responses),
+                "follow_ups": format_count(counts.follow_ups),
             }
         )
