@@ -483,6 +483,7 @@ class TicketEvent(models.Model):
         REOPENED = "reopened", _("Reopened")
         CLOSED = "closed", _("Closed")
         TAGS_CHANGED = "tags_changed", _("Tags changed")
+        SURVEY_SWITCH = "survey_switch", _("“Don't survey” changed")
         SLA_BREACHED = "sla_breached", _("SLA breached")
         EMAIL_FAILED = "email_failed", _("Email to customer failed")
         IMPORTED = "imported", _("Imported")

@@ -87,6 +87,9 @@ class TicketPropertiesForm(forms.Form):
     tags = forms.CharField(
         label=_("Tags"), required=False, help_text=_("Separate tags with commas.")
     )
+    do_not_survey = forms.BooleanField(
+        label=_("Don't survey the customer about this ticket"), required=False
+    )
 
     def __init__(self, *args: Any, ticket: Ticket, **kwargs: Any) -> None:
         kwargs.setdefault(
@@ -97,6 +100,7 @@ class TicketPropertiesForm(forms.Form):
                 "assignee": ticket.assignee_id,
                 "team": ticket.team_id,
                 "tags": ", ".join(tag.name for tag in ticket.tags.all()),
+                "do_not_survey": ticket.do_not_survey,
             },
         )
         super().__init__(*args, prefix="properties", **kwargs)
@@ -104,6 +108,9 @@ class TicketPropertiesForm(forms.Form):
         self.fields["team"].queryset = Team.objects.order_by("name")
         for field in self.fields.values():
             field.show_hidden_initial = True
+            if isinstance(field.widget, forms.CheckboxInput):
+                field.widget.attrs["class"] = "form-check-input"
+                continue
             css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
             field.widget.attrs["class"] = f"{css} {css}-sm"
 

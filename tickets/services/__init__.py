@@ -5,6 +5,7 @@ from .assignment import pick_assignee
 from .bulk import (
     BulkAction,
     BulkResult,
+    ticket_set_do_not_survey,
     ticket_set_tags,
     ticket_update_properties,
     tickets_bulk_apply,
@@ -50,6 +51,7 @@ __all__ = [
     "ticket_import_upsert",
     "ticket_reopen",
     "ticket_reply",
+    "ticket_set_do_not_survey",
     "ticket_set_priority",
     "ticket_set_status",
     "ticket_set_tags",

@@ -43,6 +43,17 @@ def ticket_set_tags(*, ticket: Ticket, tags: Iterable[str], actor) -> Ticket:
 
 
 @transaction.atomic
+def ticket_set_do_not_survey(*, ticket: Ticket, do_not_survey: bool, actor) -> Ticket:
+    """The agent's per-ticket switch: no satisfaction survey about this ticket."""
+    ticket = _lock(ticket)
+    if ticket.do_not_survey != do_not_survey:
+        _event(ticket, TicketEvent.Kind.SURVEY_SWITCH, actor, ticket.do_not_survey, do_not_survey)
+        ticket.do_not_survey = do_not_survey
+        _save(ticket, "do_not_survey")
+    return ticket
+
+
+@transaction.atomic
 def ticket_update_properties(
     *,
     ticket: Ticket,
@@ -52,10 +63,13 @@ def ticket_update_properties(
     assignee=_UNSET,
     team: Team | object | None = _UNSET,
     tags: Iterable[str] | None = None,
+    do_not_survey: bool | None = None,
 ) -> Ticket:
     """Apply what changed in the ticket page's properties form; unchanged values are
     left alone (no audit row for them)."""
     ticket = _lock(ticket)
+    if do_not_survey is not None and do_not_survey != ticket.do_not_survey:
+        ticket_set_do_not_survey(ticket=ticket, do_not_survey=do_not_survey, actor=actor)
     new_assignee = ticket.assignee if assignee is _UNSET else assignee
     new_team = ticket.team if team is _UNSET else team
     if new_assignee != ticket.assignee or new_team != ticket.team:

@@ -48,8 +48,8 @@ def _event(
         ticket=ticket,
         kind=kind,
         actor=actor,
-        from_value=str(from_value or "")[:100],
-        to_value=str(to_value or "")[:100],
+        from_value="" if from_value is None else str(from_value)[:100],
+        to_value="" if to_value is None else str(to_value)[:100],
         created_at=at or timezone.now(),
     )
 
