@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("customers.api.urls")),
     path("", include("tickets.api.urls")),
     path("", include("surveys.api.urls")),
+    path("", include("analytics.api.urls")),
 ]

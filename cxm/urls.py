@@ -17,6 +17,7 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("s/", include("surveys.urls")),
     path("surveys/builder/", include("surveys.builder.urls")),
+    path("analytics/", include("analytics.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("cxm.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -204,6 +204,8 @@ CXM_BASE_URL = env.str("CXM_BASE_URL", default="http://127.0.0.1:8000")
 
 # Solved tickets close by themselves after this many days without a customer reply (0: never).
 CXM_AUTO_CLOSE_DAYS = env.int("CXM_AUTO_CLOSE_DAYS", default=4)
+# Discount rate d of the predictive CLV, m*r/(1+d-r), per KPI period (0.10 = 10 %).
+CXM_CLV_DISCOUNT_RATE = env.float("CXM_CLV_DISCOUNT_RATE", default=0.10)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 REST_FRAMEWORK = {

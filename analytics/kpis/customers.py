@@ -1,0 +1,295 @@
+"""Customer KPIs: churn rate, retention rate, churn vs acquisition, CLV, lead conversion.
+
+Lifecycle history comes from LifecycleChange (one row per transition, written by the
+lifecycle verbs and by customer_import_upsert alike, so imported customers count like
+native ones). A customer's stage at an instant is the `to_stage` of their latest change
+before it; changes at the same instant are ordered by id, so "became a customer and
+churned at once" ends churned.
+
+Legacy data: customers who reached a stage before changes were recorded have their
+timestamps but no rows. Each timestamp stands in for the row the verbs would have
+written with it: `became_customer_at` for a lead → customer change when the customer has
+no such row, `churned_at` for a customer → churned change when they have no row to
+"churned". A legacy customer who later churns through the verbs therefore counts as a
+customer from `became_customer_at` until that logged churn.
+
+Periods: a change counts in the period when it happened in [start, end) (local days,
+company time zone). "At the start" is the stage left by the changes before the period's
+first instant and "at the end" by the changes before the instant after its last day, so
+every change belongs to exactly one period.
+
+Dimensions: only `segment` applies (the customer's current segment); the ticket
+dimensions (team, agent, channel, category) and `survey` do not describe customers and
+are ignored.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+import analytics.kpis
+from analytics.filters import KpiFilter
+from customers.models import Customer, LifecycleChange, Purchase
+
+Stage = Customer.Stage
+
+
+def _small(n: int) -> bool:
+    # Read at call time: the package defines SMALL_SAMPLE after importing this module.
+    return n < analytics.kpis.SMALL_SAMPLE
+
+
+def _share(part: int, whole: int) -> float | None:
+    return 100 * part / whole if whole else None
+
+
+def _customers(f: KpiFilter) -> QuerySet[Customer]:
+    customers = Customer.objects.all()
+    if f.segment is not None:
+        customers = customers.filter(segment=f.segment)
+    return customers
+
+
+def _changes(**lookups: object) -> QuerySet[LifecycleChange]:
+    return LifecycleChange.objects.filter(customer=OuterRef("pk"), **lookups)
+
+
+def _stage_before(prefix: str, instant: datetime) -> Case:
+    """The customer's stage left by every change before `instant`, logged or legacy.
+
+    Expects the aliases join_logged / churn_logged (the customer has a lead → customer /
+    a → churned row) and <prefix>_change_at / <prefix>_change_to (their latest row
+    before `instant`)."""
+    change_at = f"{prefix}_change_at"
+    no_row_or = Q(**{f"{change_at}__isnull": True})
+    return Case(
+        # A legacy churn later than the latest row (rows win ties with a legacy join;
+        # a legacy churn at the same instant as the join still ends churned).
+        When(
+            Q(churn_logged=False, churned_at__lt=instant)
+            & (no_row_or | Q(churned_at__gte=F(change_at))),
+            then=Value(Stage.CHURNED),
+        ),
+        When(
+            Q(join_logged=False, became_customer_at__lt=instant)
+            & (no_row_or | Q(became_customer_at__gt=F(change_at))),
+            then=Value(Stage.CUSTOMER),
+        ),
+        When(~no_row_or, then=F(f"{prefix}_change_to")),
+        default=Value(Stage.LEAD),
+        output_field=CharField(),
+    )
+
+
+def _latest_before(instant: datetime) -> QuerySet[LifecycleChange]:
+    return _changes(occurred_at__lt=instant).order_by("-occurred_at", "-id")
+
+
+def _lifecycle(f: KpiFilter) -> dict[str, int]:
+    """One query: customers at the start and at the end of the period, customers lost
+    (active at the start, churned during it), customers who churned, customers acquired
+    (became customers: lead → customer or churned → customer) and customers active at
+    some moment of the period (at the start or acquired). Distinct customers each."""
+    start, end = f.start, f.end
+    in_period = {"occurred_at__gte": start, "occurred_at__lt": end}
+    customers = _customers(f).alias(
+        join_logged=Exists(_changes(from_stage=Stage.LEAD, to_stage=Stage.CUSTOMER)),
+        churn_logged=Exists(_changes(to_stage=Stage.CHURNED)),
+        joined_in_period=Exists(_changes(to_stage=Stage.CUSTOMER, **in_period)),
+        churned_in_period=Exists(_changes(to_stage=Stage.CHURNED, **in_period)),
+        start_change_at=Subquery(_latest_before(start).values("occurred_at")[:1]),
+        start_change_to=Subquery(_latest_before(start).values("to_stage")[:1]),
+        end_change_at=Subquery(_latest_before(end).values("occurred_at")[:1]),
+        end_change_to=Subquery(_latest_before(end).values("to_stage")[:1]),
+    )
+    customers = customers.alias(
+        start_stage=_stage_before("start", start), end_stage=_stage_before("end", end)
+    )
+    active_at_start = Q(start_stage=Stage.CUSTOMER)
+    churned = Q(churned_in_period=True) | Q(
+        churn_logged=False, churned_at__gte=start, churned_at__lt=end
+    )
+    acquired = Q(joined_in_period=True) | Q(
+        join_logged=False, became_customer_at__gte=start, became_customer_at__lt=end
+    )
+    return customers.aggregate(
+        at_start=Count("pk", filter=active_at_start),
+        at_end=Count("pk", filter=Q(end_stage=Stage.CUSTOMER)),
+        lost=Count("pk", filter=active_at_start & churned),
+        churned=Count("pk", filter=churned),
+        acquired=Count("pk", filter=acquired),
+        active_during=Count("pk", filter=active_at_start | acquired),
+    )
+
+
+def _retention(figures: dict[str, int]) -> float | None:
+    return _share(figures["at_end"] - figures["acquired"], figures["at_start"])
+
+
+def kpi_churn_rate(f: KpiFilter) -> dict:
+    """Churn rate: customers lost during the period ÷ customers active at its start * 100.
+
+    Lost = active at the start and churned at least once during the period; a customer
+    who churned and came back within the period still counts as lost, once. Customers
+    who joined during the period and left again are not in the base, so they are not
+    counted as lost either (they show in churn vs acquisition). n = customers active at
+    the start; none → None. Honours `segment` only.
+    """
+    figures = _lifecycle(f)
+    n = figures["at_start"]
+    return {
+        "value": _share(figures["lost"], n),
+        "n": n,
+        "lost": figures["lost"],
+        "small_sample": _small(n),
+    }
+
+
+def kpi_retention_rate(f: KpiFilter) -> dict:
+    """Retention rate: (customers at the end - customers acquired during the period) ÷
+    customers at the start * 100.
+
+    Acquired = became a customer during the period (lead → customer or churned →
+    customer), each customer once. As in the textbook formula, a customer who churned
+    and came back within the period is acquired, so is not retained; and one who joined
+    and left within the period is acquired but not at the end, so lowers the rate (which
+    can then fall below 100 - churn rate, even below 0). n = customers at the start;
+    none → None. Honours `segment` only.
+    """
+    figures = _lifecycle(f)
+    n = figures["at_start"]
+    return {
+        "value": _retention(figures),
+        "n": n,
+        "at_start": n,
+        "at_end": figures["at_end"],
+        "acquired": figures["acquired"],
+        "small_sample": _small(n),
+    }
+
+
+def kpi_churn_vs_acquisition(f: KpiFilter) -> dict:
+    """Churn vs acquisition: customers who churned during the period ÷ customers
+    acquired during it (a ratio, not a percentage; above 1 the base is shrinking).
+
+    Both count distinct customers: churned = at least one change to "churned" in the
+    period (whether or not they were customers at its start); acquired = at least one
+    change to "customer" (new or returning). n = acquired; none → None (even when some
+    churned: the ratio is undefined). Honours `segment` only.
+    """
+    figures = _lifecycle(f)
+    n = figures["acquired"]
+    return {
+        "value": figures["churned"] / n if n else None,
+        "n": n,
+        "churned": figures["churned"],
+        "acquired": n,
+        "small_sample": _small(n),
+    }
+
+
+def kpi_clv(f: KpiFilter) -> dict:
+    """Customer lifetime value, from purchase margins.
+
+    historical (= value): the total margin of every purchase up to the end of the period
+    ÷ the customers who bought anything up to then (n); nobody bought → None.
+
+    predictive: m * r ÷ (1 + d - r), where m = the margin of the period's purchases ÷
+    the customers active at some moment of the period (at its start or acquired during
+    it), r = the period's retention rate as a fraction (taken as 0 when the formula's
+    rate is negative), d = settings.CXM_CLV_DISCOUNT_RATE, applied per period as given.
+    None when there were no customers at the start or no active customers (r or m
+    undefined), or when 1 + d - r is not positive (no discounting and full retention:
+    the value is unbounded).
+
+    Money is summed as stored, assuming one company currency. Honours `segment` only.
+    """
+    discount_rate = float(settings.CXM_CLV_DISCOUNT_RATE)
+    purchases = Purchase.objects.filter(occurred_at__lt=f.end)
+    if f.segment is not None:
+        purchases = purchases.filter(customer__segment=f.segment)
+    money = purchases.aggregate(
+        buyers=Count("customer", distinct=True),
+        total=Sum("margin"),
+        period=Coalesce(Sum("margin", filter=Q(occurred_at__gte=f.start)), Value(Decimal("0"))),
+    )
+    n = money["buyers"]
+    # Divide the exact decimal totals, so the figures are the same on every database.
+    historical = float(money["total"] / n) if n else None
+
+    figures = _lifecycle(f)
+    retention = _retention(figures)
+    predictive = None
+    if retention is not None and figures["active_during"]:
+        margin_per_customer = float(money["period"] / figures["active_during"])
+        r = max(retention / 100, 0.0)
+        denominator = 1 + discount_rate - r
+        if denominator > 0:
+            predictive = margin_per_customer * r / denominator
+    return {
+        "value": historical,
+        "n": n,
+        "historical": historical,
+        "predictive": predictive,
+        "discount_rate": discount_rate,
+        "small_sample": _small(n),
+    }
+
+
+def kpi_conversion_rate(f: KpiFilter) -> dict:
+    """Conversion rate: leads created in the period that became customers in the period
+    ÷ leads created in the period * 100.
+
+    Leads created = customers created (created_at) in the period who were not yet
+    customers when their record was created: their lead → customer change (or, for
+    legacy data without one, became_customer_at) is later or missing. So a customer
+    entered directly as a customer counts as a lead converted on the spot, while an
+    import of someone who signed before the import never was a lead here. Converted =
+    those whose lead → customer change falls in the period. n = leads created; none →
+    None. Honours `segment` only.
+    """
+    first_join = (
+        _changes(from_stage=Stage.LEAD, to_stage=Stage.CUSTOMER)
+        .order_by("occurred_at", "id")
+        .values("occurred_at")[:1]
+    )
+    leads = (
+        _customers(f)
+        .filter(created_at__gte=f.start, created_at__lt=f.end)
+        .alias(joined_at=Coalesce(Subquery(first_join), F("became_customer_at")))
+        .filter(Q(joined_at__isnull=True) | Q(joined_at__gt=F("created_at")))
+    )
+    figures = leads.aggregate(n=Count("pk"), converted=Count("pk", filter=Q(joined_at__lt=f.end)))
+    n = figures["n"]
+    return {
+        "value": _share(figures["converted"], n),
+        "n": n,
+        "converted": figures["converted"],
+        "small_sample": _small(n),
+    }
+
+
+KPIS: dict[str, Callable[[KpiFilter], dict]] = {
+    "churn_rate": kpi_churn_rate,
+    "retention_rate": kpi_retention_rate,
+    "churn_vs_acquisition": kpi_churn_vs_acquisition,
+    "clv": kpi_clv,
+    "conversion_rate": kpi_conversion_rate,
+}

@@ -1,0 +1,231 @@
+"""Support KPIs over tickets: response and resolution times, resolution, first contact
+resolution, reopenings and SLA compliance.
+
+Which tickets a KPI reads, and on which local day (settings.TIME_ZONE) each one counts:
+
+- "received": tickets created in the period (counted on the day of created_at);
+- "resolved": tickets whose current resolution (solved_at) falls in the period. Reopening
+  a ticket clears its solved_at, so a ticket reopened and solved again counts once, on
+  the day of its last resolution, and a ticket still open after a reopening is not
+  resolved at all.
+
+Dimensions: team, channel, category and segment (the customer's) filter the tickets. The
+agent filter gives each ticket to the agent credited with it: for KPIs over resolved
+tickets the agent assigned when it was solved (Ticket.solved_by); for KPIs over received
+tickets (first response time, the denominator of the resolution rate) that same agent if
+the ticket is solved, else its current assignee. The survey filter does not apply to
+tickets and is ignored. Imported tickets count like native ones.
+
+Every answer carries `n`, its sample size, and `small_sample` (n below SMALL_SAMPLE);
+percentages are 0-100 with full precision; a KPI with no tickets answers None, never 0.
+"""
+
+from collections.abc import Callable
+
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+import analytics.kpis
+from analytics.filters import KpiFilter
+from analytics.kpis._stats import SecondsBetween, distribution
+from tickets.models import Message, Ticket
+
+
+def _small(n: int) -> bool:
+    # Read at call time: the package defines SMALL_SAMPLE after importing this module.
+    return n < analytics.kpis.SMALL_SAMPLE
+
+
+def _tickets(f: KpiFilter) -> QuerySet[Ticket]:
+    """Tickets matching the filter's dimensions other than the agent."""
+    tickets = Ticket.objects.order_by()
+    if f.team is not None:
+        tickets = tickets.filter(team_id=f.team)
+    if f.channel is not None:
+        tickets = tickets.filter(channel=f.channel)
+    if f.category is not None:
+        tickets = tickets.filter(category=f.category)
+    if f.segment is not None:
+        tickets = tickets.filter(customer__segment=f.segment)
+    return tickets
+
+
+def _received(f: KpiFilter) -> Q:
+    q = Q(created_at__gte=f.start, created_at__lt=f.end)
+    if f.agent is not None:
+        # Solved tickets belong to whoever solved them; the others to their assignee.
+        q &= Q(solved_by_id=f.agent) | Q(solved_by__isnull=True, assignee_id=f.agent)
+    return q
+
+
+def _resolved(f: KpiFilter) -> Q:
+    q = Q(solved_at__gte=f.start, solved_at__lt=f.end)
+    if f.agent is not None:
+        q &= Q(solved_by_id=f.agent)
+    return q
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return 100.0 * part / whole if whole else None
+
+
+def _times(tickets: QuerySet[Ticket], end: str) -> dict:
+    figures = distribution(tickets, SecondsBetween(end, "created_at"))
+    n = figures["n"]
+    return {
+        "median_s": figures["median"],
+        "mean_s": figures["mean"],
+        "p90_s": figures["p90"],
+        "n": n,
+        "small_sample": _small(n),
+    }
+
+
+def kpi_first_response_time(f: KpiFilter) -> dict:
+    """First response time: the time from a ticket's creation to the first public reply
+    of an agent (Ticket.first_response_at), in seconds: its median, mean and 90th
+    percentile (interpolated as PostgreSQL's percentile_cont).
+
+    Over the tickets created in the period (each counts on the day it was created) that
+    have had a first response; tickets still waiting for one are left out, not counted
+    as zero. Calendar time, not business hours. n: the tickets measured."""
+    tickets = _tickets(f).filter(_received(f), first_response_at__isnull=False)
+    return _times(tickets, "first_response_at")
+
+
+def kpi_resolution_time(f: KpiFilter) -> dict:
+    """Resolution time: the time from a ticket's creation to its resolution (solved_at),
+    in seconds: its median, mean and 90th percentile (as percentile_cont).
+
+    Over the tickets resolved in the period, each counted on the day it was resolved; a
+    reopened ticket is measured to its last resolution. Calendar time, not business
+    hours; time spent pending on the customer is included. n: the tickets measured."""
+    return _times(_tickets(f).filter(_resolved(f)), "solved_at")
+
+
+def kpi_resolution_rate(f: KpiFilter) -> dict:
+    """Resolution rate = tickets resolved in the period ÷ tickets received (created) in
+    the period * 100.
+
+    The two sets differ: a ticket received earlier and resolved now counts above the
+    line only, so the rate can pass 100 when a backlog is being cleared. n: tickets
+    received; resolved: tickets resolved. No ticket received → value None."""
+    received, resolved = _received(f), _resolved(f)
+    counts = (
+        _tickets(f)
+        .filter(received | resolved)
+        .aggregate(
+            received=Count("pk", filter=received),
+            resolved=Count("pk", filter=resolved),
+        )
+    )
+    n = counts["received"]
+    return {
+        "value": _percent(counts["resolved"], n),
+        "n": n,
+        "resolved": counts["resolved"],
+        "small_sample": _small(n),
+    }
+
+
+def _public_agent_replies() -> Coalesce:
+    """How many public replies agents wrote on the outer ticket."""
+    replies = (
+        Message.objects.filter(ticket=OuterRef("pk"), kind=Message.Kind.REPLY, from_customer=False)
+        .order_by()
+        .values("ticket")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return Coalesce(Subquery(replies, output_field=IntegerField()), 0)
+
+
+def kpi_fcr_rate(f: KpiFilter) -> dict:
+    """First contact resolution = resolved tickets with exactly one public agent reply
+    and never reopened (reopen_count 0) ÷ resolved tickets * 100.
+
+    Over the tickets resolved in the period (counted on their resolution day). Internal
+    notes and the customer's messages are not replies. Imported tickets bring their
+    timestamps but not their conversation: one answered (first_response_at set) with no
+    stored message counts as one reply, the only one known. n: resolved tickets;
+    first_contact: those resolved at first contact."""
+    first_contact = Q(reopen_count=0) & (
+        Q(public_replies=1) | Q(public_replies=0, first_response_at__isnull=False)
+    )
+    counts = (
+        _tickets(f)
+        .filter(_resolved(f))
+        .annotate(public_replies=_public_agent_replies())
+        .aggregate(n=Count("pk"), first_contact=Count("pk", filter=first_contact))
+    )
+    n = counts["n"]
+    return {
+        "value": _percent(counts["first_contact"], n),
+        "n": n,
+        "first_contact": counts["first_contact"],
+        "small_sample": _small(n),
+    }
+
+
+def kpi_reopen_rate(f: KpiFilter) -> dict:
+    """Reopen rate = resolved tickets that were reopened at least once (reopen_count > 0)
+    ÷ resolved tickets * 100, over the tickets resolved in the period (counted on their
+    last resolution day). n: resolved tickets; reopened: those reopened."""
+    counts = (
+        _tickets(f)
+        .filter(_resolved(f))
+        .aggregate(n=Count("pk"), reopened=Count("pk", filter=Q(reopen_count__gt=0)))
+    )
+    n = counts["n"]
+    return {
+        "value": _percent(counts["reopened"], n),
+        "n": n,
+        "reopened": counts["reopened"],
+        "small_sample": _small(n),
+    }
+
+
+def kpi_sla_compliance(f: KpiFilter) -> dict:
+    """SLA compliance = tickets meeting both their first-response and their resolution
+    target ÷ tickets with a target * 100, over the tickets resolved in the period
+    (counted on their resolution day).
+
+    A ticket has a target when its SLA policy gave it a due time (first response or
+    resolution); tickets without one, imported tickets among them, are left out. A
+    target is missed when the SLA clock flagged it breached, when the first reply or the
+    resolution came after its due time, or when the ticket was resolved without any
+    reply after the first-response due time. Due times are the stored ones, in the
+    policy's business hours with time pending on the customer added. n: tickets with a
+    target; met: those meeting both."""
+    with_target = Q(first_response_due_at__isnull=False) | Q(resolution_due_at__isnull=False)
+    missed = (
+        Q(first_response_breached=True)
+        | Q(resolution_breached=True)
+        | Q(first_response_at__gt=F("first_response_due_at"))
+        | Q(first_response_at__isnull=True, solved_at__gt=F("first_response_due_at"))
+        | Q(solved_at__gt=F("resolution_due_at"))
+    )
+    counts = (
+        _tickets(f)
+        .filter(_resolved(f))
+        .filter(with_target)
+        .aggregate(n=Count("pk"), missed=Count("pk", filter=missed))
+    )
+    n = counts["n"]
+    met = n - counts["missed"]
+    return {
+        "value": _percent(met, n),
+        "n": n,
+        "met": met,
+        "small_sample": _small(n),
+    }
+
+
+KPIS: dict[str, Callable[[KpiFilter], dict]] = {
+    "first_response_time": kpi_first_response_time,
+    "resolution_time": kpi_resolution_time,
+    "resolution_rate": kpi_resolution_rate,
+    "fcr_rate": kpi_fcr_rate,
+    "reopen_rate": kpi_reopen_rate,
+    "sla_compliance": kpi_sla_compliance,
+}
