@@ -121,6 +121,11 @@ def _xstatic_dirs() -> list[tuple[str, str]]:
 
 
 STATICFILES_DIRS += _xstatic_dirs()
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "analytics.staticfiles.PlotlyFinder",  # plotly/plotly.min.js from the plotly package
+]
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
