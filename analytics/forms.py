@@ -105,8 +105,13 @@ class PeriodFilterForm(forms.Form):
         empty_label=_("All"),
     )
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data=None, *args, **kwargs) -> None:
+        if data is not None and not data.get("period"):
+            # A link with only filters (say ?team=3) means the default period, and the
+            # period select must say so rather than show its first option.
+            data = data.copy()
+            data["period"] = DEFAULT_PRESET
+        super().__init__(data, *args, **kwargs)
         for field in self.fields.values():
             select = isinstance(field.widget, forms.Select)
             field.widget.attrs["class"] = (

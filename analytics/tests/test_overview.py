@@ -288,3 +288,10 @@ def test_plotlys_datasets_are_not_exposed_as_static_files():
     assert finders.find("plotly/datasets/iris.csv.gz") is None
     assert finders.find("plotly/../plotly/package_data/plotly.min.js") is None
     assert [path for path, _storage in PlotlyFinder().list([])] == ["plotly.min.js"]
+
+
+def test_a_link_with_filters_only_shows_the_default_period_selected(client, manager_user):
+    client.force_login(manager_user)
+    html = client.get("/analytics/?channel=email").content.decode()
+    selected = html.split('name="period"')[1].split("</select>")[0]
+    assert 'value="last_30" selected' in selected
