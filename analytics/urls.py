@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views, views_breakdowns
+from . import views, views_at_risk, views_breakdowns, views_drivers, views_trends
 
 app_name = "analytics"
 
@@ -10,4 +10,7 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("glossary/", views.glossary, name="glossary"),
     path("breakdowns/", views_breakdowns.breakdowns, name="breakdowns"),
+    path("trends/", views_trends.trends, name="trends"),
+    path("at-risk/", views_at_risk.at_risk_list, name="at_risk"),
+    path("drivers/", views_drivers.drivers, name="drivers"),
 ]

@@ -1,6 +1,7 @@
 """The analytics pages (/analytics/…), for managers and admins."""
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth.decorators import permission_required
@@ -59,6 +60,13 @@ def format_duration(seconds: float) -> str:
     return text
 
 
+def format_number(value: float | Decimal, places: int) -> str:
+    """`value` rounded half up to `places` decimals, in the active language's format.
+    (Django's number_format cuts a float's extra decimals off: 66.66… would read 66.6.)"""
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return number_format(rounded + 0, places, force_grouping=True)  # + 0: no "-0.0"
+
+
 def format_figure(value: float | None, kind: str) -> str:
     """A KPI figure in the active language's number format; "No data" for None."""
     if value is None:
@@ -66,10 +74,10 @@ def format_figure(value: float | None, kind: str) -> str:
     if kind == DURATION:
         return format_duration(value)
     if kind == PERCENT:
-        return _("%(number)s%%") % {"number": number_format(value, 1, force_grouping=True)}
+        return _("%(number)s%%") % {"number": format_number(value, 1)}
     if kind == SCORE:
-        return number_format(value, 1, force_grouping=True)
-    return number_format(value, 2, force_grouping=True)
+        return format_number(value, 1)
+    return format_number(value, 2)
 
 
 def format_change(delta: float, kind: str) -> str:
@@ -77,10 +85,8 @@ def format_change(delta: float, kind: str) -> str:
     if kind == DURATION:
         return format_duration(abs(delta))
     if kind in (PERCENT, SCORE):
-        return _("%(number)s points") % {
-            "number": number_format(abs(delta), 1, force_grouping=True)
-        }
-    return number_format(abs(delta), 2, force_grouping=True)
+        return _("%(number)s points") % {"number": format_number(abs(delta), 1)}
+    return format_number(abs(delta), 2)
 
 
 @dataclass(frozen=True)

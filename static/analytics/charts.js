@@ -13,10 +13,11 @@
       x: data.x,
       y: data.y,
       type: "scatter",
-      mode: data.x.length > 1 ? "lines" : "markers",
+      // Markers too: a period between two gaps (no data) has no line to be part of.
+      mode: "lines+markers",
       connectgaps: false, // a period with no data is a gap, not a zero
       line: { width: 2, color: "#0d6efd" },
-      marker: { size: 5, color: "#0d6efd" },
+      marker: { size: 4, color: "#0d6efd" },
       hoverinfo: "x+y",
       name: data.name,
     };

@@ -1,0 +1,369 @@
+"""The trends page (/analytics/trends/), for managers and admins: NPS (with its 95% band),
+CSAT and CES over the period; the score distributions; ticket volume and the first
+response and resolution time medians over time. Each chart has a table with the same
+numbers for screen readers.
+
+The survey and time series come from analytics.selectors.kpi_series (a point per bucket
+equals the KPI asked for that bucket alone); the distributions and the ticket volume are
+one grouped query each, with the KPI functions' own filters."""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from django import forms
+from django.contrib.auth.decorators import permission_required
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
+from django.views.decorators.http import require_GET
+
+from surveys.models import Question
+
+from .filters import KpiFilter
+from .forms import PeriodFilterForm, default_filter
+from .kpis import SMALL_SAMPLE
+from .kpis.surveys import _scored_answers
+from .kpis.tickets import _received, _tickets
+from .selectors import MAX_BUCKETS, Interval, kpi_series, series_bucket_count, series_buckets
+from .views import DECIMAL, DURATION, PERCENT, SCORE, format_figure
+
+INTERVALS = [
+    ("", gettext_lazy("Automatic")),
+    (Interval.DAY.value, gettext_lazy("By day")),
+    (Interval.WEEK.value, gettext_lazy("By week")),
+    (Interval.MONTH.value, gettext_lazy("By month")),
+]
+
+NPS_SCORES = range(0, 11)
+CSAT_SCORES = range(1, 6)
+
+NPS_COLOURS = {"detractor": "#dc3545", "passive": "#adb5bd", "promoter": "#198754"}
+
+
+def auto_interval(days: int) -> Interval:
+    """Days for up to a month, weeks up to half a year, months beyond."""
+    if days <= 31:
+        return Interval.DAY
+    if days <= 183:
+        return Interval.WEEK
+    return Interval.MONTH
+
+
+class TrendsForm(PeriodFilterForm):
+    """The period and filters of the overview, plus the bucket size of the series."""
+
+    interval = forms.ChoiceField(label=gettext_lazy("Interval"), choices=INTERVALS, required=False)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        days = (cleaned["date_to"] - cleaned["date_from"]).days + 1
+        interval = Interval(cleaned.get("interval") or auto_interval(days))
+        if series_bucket_count(cleaned["date_from"], cleaned["date_to"], interval) > MAX_BUCKETS:
+            self.add_error(
+                "interval",
+                _("Too many points: choose a longer interval or a shorter period (at most %(n)s).")
+                % {"n": MAX_BUCKETS},
+            )
+        cleaned["interval"] = interval
+        return cleaned
+
+
+# --- Grouped queries -----------------------------------------------------------------
+
+
+def score_distribution(f: KpiFilter, question_type: str, scores: range) -> list[tuple[int, int]]:
+    """(score, answers) for every score of the scale, answers given in the period that
+    match the filter (the KPI's own answers), in one grouped query. A score no one gave
+    counts 0; an out-of-scale score found in the data is listed too, not hidden."""
+    counts = dict(
+        _scored_answers(f, question_type)
+        .order_by()
+        .values("score")
+        .annotate(answers=Count("id"))
+        .values_list("score", "answers")
+    )
+    return [(score, counts.get(score, 0)) for score in sorted(set(scores) | set(counts))]
+
+
+TRUNCS = {Interval.DAY: TruncDay, Interval.WEEK: TruncWeek, Interval.MONTH: TruncMonth}
+
+
+def ticket_volume(f: KpiFilter, interval: Interval) -> list[tuple[date, date, int]]:
+    """(first day, last day, tickets received) per bucket of the period: tickets created
+    in it (on their local day in the company's time zone) matching the filter as the
+    KPIs count received tickets (the agent is whoever solved it, else the assignee).
+    One grouped query; a bucket clipped by the period starts on the period's first day."""
+    tickets: QuerySet = _tickets(f).filter(_received(f))
+    rows = (
+        tickets.annotate(bucket=TRUNCS[interval]("created_at", tzinfo=f.zone))
+        .values("bucket")
+        .annotate(received=Count("pk"))
+        .values_list("bucket", "received")
+    )
+    counts: dict[date, int] = {}
+    for bucket, received in rows:  # one row per bucket, never per ticket
+        day = max(bucket.astimezone(f.zone).date(), f.date_from)
+        counts[day] = counts.get(day, 0) + received
+    return [
+        (start, end, counts.get(start, 0))
+        for start, end in series_buckets(f.date_from, f.date_to, interval)
+    ]
+
+
+# --- Charts ---------------------------------------------------------------------------
+
+
+@dataclass
+class Chart:
+    """One chart: `data` goes to trends.js as JSON; `headers` and `rows` (already
+    formatted text) form its table fallback."""
+
+    key: str
+    title: str
+    description: str
+    data: dict
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"trend-{self.key}"
+
+
+def _count(n: int) -> str:
+    return number_format(n, force_grouping=True)
+
+
+def _hours(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds / 3600
+
+
+def _period_headers() -> list[str]:
+    return [pgettext("first day of a period", "From"), pgettext("last day of a period", "To")]
+
+
+def _dates(start: date, end: date) -> list[str]:
+    return [date_format(start, "SHORT_DATE_FORMAT"), date_format(end, "SHORT_DATE_FORMAT")]
+
+
+def _edge(point: dict, sign: int) -> float | None:
+    """An edge of the 95% band: NPS ± its margin; None where there is no NPS."""
+    if point["value"] is None:
+        return None
+    return point["value"] + sign * point["margin95"]
+
+
+def nps_chart(f: KpiFilter, interval: Interval) -> Chart:
+    points = kpi_series("nps", f, interval)
+    values = [p["value"] for p in points]
+    return Chart(
+        key="nps",
+        title=_("Net Promoter Score"),
+        description=_("The shaded band is the 95% margin of error around each point."),
+        data={
+            "type": "line",
+            "x": [p["period_start"].isoformat() for p in points],
+            "traces": [{"name": _("NPS"), "y": values}],
+            "band": {
+                "name": _("95% margin"),
+                "lower": [_edge(p, -1) for p in points],
+                "upper": [_edge(p, 1) for p in points],
+            },
+            "y_title": _("NPS (-100 to 100)"),
+            "y_range": [-100, 100],
+        },
+        headers=[*_period_headers(), _("NPS"), _("± 95% margin"), "n"],
+        rows=[
+            [
+                *_dates(p["period_start"], p["period_end"]),
+                format_figure(p["value"], SCORE),
+                format_figure(p["margin95"], SCORE) if p["value"] is not None else "",
+                _count(p["n"]),
+            ]
+            for p in points
+        ],
+    )
+
+
+def csat_chart(f: KpiFilter, interval: Interval) -> Chart:
+    points = kpi_series("csat", f, interval)
+    return Chart(
+        key="csat",
+        title=_("Customer satisfaction (CSAT)"),
+        description=_("Share of answers of 4 or 5 out of 5."),
+        data={
+            "type": "line",
+            "x": [p["period_start"].isoformat() for p in points],
+            "traces": [{"name": _("CSAT"), "y": [p["value"] for p in points]}],
+            "y_title": _("Satisfied (percent)"),
+            "y_range": [0, 100],
+        },
+        headers=[*_period_headers(), _("CSAT"), _("Mean score"), "n"],
+        rows=[
+            [
+                *_dates(p["period_start"], p["period_end"]),
+                format_figure(p["value"], PERCENT),
+                format_figure(p["mean"], DECIMAL),
+                _count(p["n"]),
+            ]
+            for p in points
+        ],
+    )
+
+
+def ces_chart(f: KpiFilter, interval: Interval) -> Chart:
+    points = kpi_series("ces", f, interval)
+    return Chart(
+        key="ces",
+        title=_("Customer effort (CES)"),
+        description=_("Mean agreement that the issue was easy to handle, from 1 to 7."),
+        data={
+            "type": "line",
+            "x": [p["period_start"].isoformat() for p in points],
+            "traces": [{"name": _("CES"), "y": [p["value"] for p in points]}],
+            "y_title": _("Mean (1 to 7)"),
+            "y_range": [1, 7],
+        },
+        headers=[*_period_headers(), _("CES"), _("Agreeing (percent)"), "n"],
+        rows=[
+            [
+                *_dates(p["period_start"], p["period_end"]),
+                format_figure(p["value"], DECIMAL),
+                format_figure(p["agree_share"], PERCENT),
+                _count(p["n"]),
+            ]
+            for p in points
+        ],
+    )
+
+
+def _nps_group(score: int) -> str:
+    if score >= 9:
+        return "promoter"
+    return "passive" if score >= 7 else "detractor"
+
+
+def distribution_chart(
+    key: str, title: str, f: KpiFilter, question_type: str, scores: range
+) -> Chart:
+    counts = score_distribution(f, question_type, scores)
+    data: dict = {
+        "type": "bar",
+        "x": [str(score) for score, _n in counts],
+        "traces": [{"name": _("Answers"), "y": [n for _score, n in counts]}],
+        "x_title": _("Score"),
+        "y_title": _("Answers"),
+    }
+    if question_type == Question.Type.NPS:
+        data["colours"] = [NPS_COLOURS[_nps_group(score)] for score, _n in counts]
+    return Chart(
+        key=key,
+        title=title,
+        description=_("How many answers gave each score in the period."),
+        data=data,
+        headers=[_("Score"), _("Answers")],
+        rows=[[str(score), _count(n)] for score, n in counts],
+    )
+
+
+def volume_chart(f: KpiFilter, interval: Interval) -> Chart:
+    buckets = ticket_volume(f, interval)
+    return Chart(
+        key="volume",
+        title=_("Tickets received"),
+        description=_("Tickets created in each period, on their day in the company's time zone."),
+        data={
+            "type": "bar",
+            "x": [start.isoformat() for start, _end, _n in buckets],
+            "traces": [{"name": _("Tickets"), "y": [n for _start, _end, n in buckets]}],
+            "y_title": _("Tickets"),
+        },
+        headers=[*_period_headers(), _("Tickets")],
+        rows=[[*_dates(start, end), _count(n)] for start, end, n in buckets],
+    )
+
+
+def times_chart(f: KpiFilter, interval: Interval) -> Chart:
+    first = kpi_series("first_response_time", f, interval)
+    resolution = kpi_series("resolution_time", f, interval)
+    return Chart(
+        key="times",
+        title=_("First response and resolution time"),
+        description=_(
+            "Medians in hours: first response over the tickets created in each "
+            "period, resolution over the tickets solved in it."
+        ),
+        data={
+            "type": "line",
+            "x": [p["period_start"].isoformat() for p in first],
+            "traces": [
+                {"name": _("First response (median)"), "y": [_hours(p["median_s"]) for p in first]},
+                {
+                    "name": _("Resolution (median)"),
+                    "y": [_hours(p["median_s"]) for p in resolution],
+                },
+            ],
+            "y_title": _("Hours"),
+        },
+        headers=[
+            *_period_headers(),
+            _("First response (median)"),
+            "n",
+            _("Resolution (median)"),
+            "n",
+        ],
+        rows=[
+            [
+                *_dates(a["period_start"], a["period_end"]),
+                format_figure(a["median_s"], DURATION),
+                _count(a["n"]),
+                format_figure(b["median_s"], DURATION),
+                _count(b["n"]),
+            ]
+            for a, b in zip(first, resolution, strict=True)
+        ],
+    )
+
+
+def trend_charts(f: KpiFilter, interval: Interval) -> list[Chart]:
+    return [
+        nps_chart(f, interval),
+        csat_chart(f, interval),
+        ces_chart(f, interval),
+        distribution_chart(
+            "nps-distribution", _("NPS answers by score"), f, Question.Type.NPS, NPS_SCORES
+        ),
+        distribution_chart(
+            "csat-distribution", _("CSAT answers by score"), f, Question.Type.CSAT, CSAT_SCORES
+        ),
+        volume_chart(f, interval),
+        times_chart(f, interval),
+    ]
+
+
+@require_GET
+@permission_required("accounts.view_analytics", raise_exception=True)
+def trends(request: HttpRequest) -> HttpResponse:
+    form = TrendsForm(request.GET or None)
+    if form.is_bound and form.is_valid():
+        f, interval = form.kpi_filter(), form.cleaned_data["interval"]
+    else:
+        f = default_filter()
+        interval = auto_interval(f.days)
+    return render(
+        request,
+        "analytics/trends.html",
+        {
+            "form": form,
+            "filter": f,
+            "interval": interval,
+            "charts": trend_charts(f, interval),
+            "small_sample": SMALL_SAMPLE,
+        },
+    )
