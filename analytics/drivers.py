@@ -42,8 +42,8 @@ from surveys.models import Answer, Question
 
 from .filters import KpiFilter
 from .kpis import SMALL_SAMPLE
-from .kpis.customers import Stage, _changes, _latest_before, _stage_before
-from .kpis.surveys import _response_q
+from .kpis.customers import Stage, latest_change_before, lifecycle_changes, stage_before
+from .kpis.surveys import response_filter
 
 NPS = "nps"
 CSAT = "csat"
@@ -115,7 +115,9 @@ def driver_table(*, dimension: str, metric: str, f: KpiFilter) -> DriverTable:
     poor = Q(score__lte=DETRACTOR_MAX) if metric == NPS else Q(score__lte=LOW_CSAT_MAX)
     groups = (
         Answer.objects.filter(
-            _response_q(f, prefix="response__"), question_type=question_type, score__isnull=False
+            response_filter(f, prefix="response__"),
+            question_type=question_type,
+            score__isnull=False,
         )
         .order_by()
         .values(key_field, name_field)
@@ -180,7 +182,7 @@ def poor_comments(*, f: KpiFilter, kind: str = "", page: int = 1, page_size: int
     else:
         poor = Q(detractor=True) | Q(low_csat=True)
     answers = (
-        Answer.objects.filter(_response_q(f, prefix="response__"))
+        Answer.objects.filter(response_filter(f, prefix="response__"))
         .exclude(text="")
         .alias(detractor=detractor, low_csat=low_csat)
         .filter(poor)
@@ -231,7 +233,7 @@ def csat_by_first_response(f: KpiFilter) -> list[BucketRow]:
     ]
     groups = (
         Answer.objects.filter(
-            _response_q(f, prefix="response__"),
+            response_filter(f, prefix="response__"),
             question_type=Question.Type.CSAT,
             score__isnull=False,
         )
@@ -319,12 +321,12 @@ def customers_by_latest_nps(f: KpiFilter) -> list[NpsGroupRow]:
         customers = customers.filter(segment=f.segment)
     customers = customers.alias(
         latest_nps=score,
-        join_logged=Exists(_changes(from_stage=Stage.LEAD, to_stage=Stage.CUSTOMER)),
-        churn_logged=Exists(_changes(to_stage=Stage.CHURNED)),
-        churned_in_period=Exists(_changes(to_stage=Stage.CHURNED, **in_period)),
-        start_change_at=Subquery(_latest_before(start).values("occurred_at")[:1]),
-        start_change_to=Subquery(_latest_before(start).values("to_stage")[:1]),
-    ).alias(nps_group=group, start_stage=_stage_before("start", start))
+        join_logged=Exists(lifecycle_changes(from_stage=Stage.LEAD, to_stage=Stage.CUSTOMER)),
+        churn_logged=Exists(lifecycle_changes(to_stage=Stage.CHURNED)),
+        churned_in_period=Exists(lifecycle_changes(to_stage=Stage.CHURNED, **in_period)),
+        start_change_at=Subquery(latest_change_before(start).values("occurred_at")[:1]),
+        start_change_to=Subquery(latest_change_before(start).values("to_stage")[:1]),
+    ).alias(nps_group=group, start_stage=stage_before("start", start))
     active_at_start = Q(start_stage=Stage.CUSTOMER)
     churned = Q(churned_in_period=True) | Q(
         churn_logged=False, churned_at__gte=start, churned_at__lt=end

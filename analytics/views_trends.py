@@ -26,8 +26,8 @@ from surveys.models import Question
 from .filters import KpiFilter
 from .forms import PeriodFilterForm, default_filter
 from .kpis import SMALL_SAMPLE
-from .kpis.surveys import _scored_answers
-from .kpis.tickets import _received, _tickets
+from .kpis.surveys import scored_answers
+from .kpis.tickets import received_in_period, tickets_in_scope
 from .selectors import MAX_BUCKETS, Interval, kpi_series, series_bucket_count, series_buckets
 from .views import DECIMAL, DURATION, PERCENT, SCORE, format_figure
 
@@ -82,7 +82,7 @@ def score_distribution(f: KpiFilter, question_type: str, scores: range) -> list[
     match the filter (the KPI's own answers), in one grouped query. A score no one gave
     counts 0; an out-of-scale score found in the data is listed too, not hidden."""
     counts = dict(
-        _scored_answers(f, question_type)
+        scored_answers(f, question_type)
         .order_by()
         .values("score")
         .annotate(answers=Count("id"))
@@ -99,7 +99,7 @@ def ticket_volume(f: KpiFilter, interval: Interval) -> list[tuple[date, date, in
     in it (on their local day in the company's time zone) matching the filter as the
     KPIs count received tickets (the agent is whoever solved it, else the assignee).
     One grouped query; a bucket clipped by the period starts on the period's first day."""
-    tickets: QuerySet = _tickets(f).filter(_received(f))
+    tickets: QuerySet = tickets_in_scope(f).filter(received_in_period(f))
     rows = (
         tickets.annotate(bucket=TRUNCS[interval]("created_at", tzinfo=f.zone))
         .values("bucket")

@@ -67,11 +67,11 @@ def _customers(f: KpiFilter) -> QuerySet[Customer]:
     return customers
 
 
-def _changes(**lookups: object) -> QuerySet[LifecycleChange]:
+def lifecycle_changes(**lookups: object) -> QuerySet[LifecycleChange]:
     return LifecycleChange.objects.filter(customer=OuterRef("pk"), **lookups)
 
 
-def _stage_before(prefix: str, instant: datetime) -> Case:
+def stage_before(prefix: str, instant: datetime) -> Case:
     """The customer's stage left by every change before `instant`, logged or legacy.
 
     Expects the aliases join_logged / churn_logged (the customer has a lead → customer /
@@ -98,8 +98,8 @@ def _stage_before(prefix: str, instant: datetime) -> Case:
     )
 
 
-def _latest_before(instant: datetime) -> QuerySet[LifecycleChange]:
-    return _changes(occurred_at__lt=instant).order_by("-occurred_at", "-id")
+def latest_change_before(instant: datetime) -> QuerySet[LifecycleChange]:
+    return lifecycle_changes(occurred_at__lt=instant).order_by("-occurred_at", "-id")
 
 
 def _lifecycle(f: KpiFilter) -> dict[str, int]:
@@ -110,17 +110,17 @@ def _lifecycle(f: KpiFilter) -> dict[str, int]:
     start, end = f.start, f.end
     in_period = {"occurred_at__gte": start, "occurred_at__lt": end}
     customers = _customers(f).alias(
-        join_logged=Exists(_changes(from_stage=Stage.LEAD, to_stage=Stage.CUSTOMER)),
-        churn_logged=Exists(_changes(to_stage=Stage.CHURNED)),
-        joined_in_period=Exists(_changes(to_stage=Stage.CUSTOMER, **in_period)),
-        churned_in_period=Exists(_changes(to_stage=Stage.CHURNED, **in_period)),
-        start_change_at=Subquery(_latest_before(start).values("occurred_at")[:1]),
-        start_change_to=Subquery(_latest_before(start).values("to_stage")[:1]),
-        end_change_at=Subquery(_latest_before(end).values("occurred_at")[:1]),
-        end_change_to=Subquery(_latest_before(end).values("to_stage")[:1]),
+        join_logged=Exists(lifecycle_changes(from_stage=Stage.LEAD, to_stage=Stage.CUSTOMER)),
+        churn_logged=Exists(lifecycle_changes(to_stage=Stage.CHURNED)),
+        joined_in_period=Exists(lifecycle_changes(to_stage=Stage.CUSTOMER, **in_period)),
+        churned_in_period=Exists(lifecycle_changes(to_stage=Stage.CHURNED, **in_period)),
+        start_change_at=Subquery(latest_change_before(start).values("occurred_at")[:1]),
+        start_change_to=Subquery(latest_change_before(start).values("to_stage")[:1]),
+        end_change_at=Subquery(latest_change_before(end).values("occurred_at")[:1]),
+        end_change_to=Subquery(latest_change_before(end).values("to_stage")[:1]),
     )
     customers = customers.alias(
-        start_stage=_stage_before("start", start), end_stage=_stage_before("end", end)
+        start_stage=stage_before("start", start), end_stage=stage_before("end", end)
     )
     active_at_start = Q(start_stage=Stage.CUSTOMER)
     churned = Q(churned_in_period=True) | Q(
@@ -266,7 +266,7 @@ def kpi_conversion_rate(f: KpiFilter) -> dict:
     None. Honours `segment` only.
     """
     first_join = (
-        _changes(from_stage=Stage.LEAD, to_stage=Stage.CUSTOMER)
+        lifecycle_changes(from_stage=Stage.LEAD, to_stage=Stage.CUSTOMER)
         .order_by("occurred_at", "id")
         .values("occurred_at")[:1]
     )

@@ -48,7 +48,7 @@ def _share(part: int, whole: int) -> float | None:
     return 100 * part / whole if whole else None
 
 
-def _response_q(f: KpiFilter, prefix: str = "") -> Q:
+def response_filter(f: KpiFilter, prefix: str = "") -> Q:
     """Responses answered in the period that match the filter's dimensions; `prefix`
     reaches the Response from another model (e.g. "response__" from an Answer)."""
     q = Q(**{f"{prefix}answered_at__gte": f.start, f"{prefix}answered_at__lt": f.end})
@@ -66,9 +66,9 @@ def _response_q(f: KpiFilter, prefix: str = "") -> Q:
     return q
 
 
-def _scored_answers(f: KpiFilter, question_type: str) -> QuerySet[Answer]:
+def scored_answers(f: KpiFilter, question_type: str) -> QuerySet[Answer]:
     return Answer.objects.filter(
-        _response_q(f, prefix="response__"), question_type=question_type, score__isnull=False
+        response_filter(f, prefix="response__"), question_type=question_type, score__isnull=False
     )
 
 
@@ -80,7 +80,7 @@ def kpi_nps(f: KpiFilter) -> dict:
     1.96 * 100 * √((p + d - (p - d)²) ÷ N), p and d the promoter and detractor shares.
     n = answers; no answers → value and margin None.
     """
-    counts = _scored_answers(f, Question.Type.NPS).aggregate(
+    counts = scored_answers(f, Question.Type.NPS).aggregate(
         n=Count("id"),
         promoters=Count("id", filter=Q(score__gte=9)),
         passives=Count("id", filter=Q(score__gte=7, score__lte=8)),
@@ -110,7 +110,7 @@ def kpi_csat(f: KpiFilter) -> dict:
     CSAT = 100 * (answers of 4 or 5) ÷ answers; mean = the average score. n = answers;
     no answers → value and mean None.
     """
-    figures = _scored_answers(f, Question.Type.CSAT).aggregate(
+    figures = scored_answers(f, Question.Type.CSAT).aggregate(
         n=Count("id"),
         satisfied=Count("id", filter=Q(score__gte=4)),
         mean=Avg(Cast("score", FloatField())),
@@ -138,7 +138,7 @@ def kpi_ces(f: KpiFilter) -> dict:
     default_low, default_high = Question.DEFAULT_SCALES[Question.Type.CES]
     low = Coalesce("question__scale_min", Value(default_low))
     high = Coalesce("question__scale_max", Value(default_high))
-    answers = _scored_answers(f, Question.Type.CES).annotate(
+    answers = scored_answers(f, Question.Type.CES).annotate(
         # Points above the bottom of the scale, in the agreeing direction.
         agreement_steps=Case(
             When(question__reversed=True, then=high - F("score")),
@@ -218,7 +218,7 @@ def kpi_closed_loop_rate(f: KpiFilter) -> dict:
     in seconds, over the closed loops only (None when none is closed yet). n =
     responses with a follow-up; none → value None.
     """
-    responses = Response.objects.filter(_response_q(f), follow_up_ticket__isnull=False)
+    responses = Response.objects.filter(response_filter(f), follow_up_ticket__isnull=False)
     counts = responses.aggregate(
         n=Count("id"), closed=Count("id", filter=Q(loop_closed_at__isnull=False))
     )

@@ -36,7 +36,7 @@ def _small(n: int) -> bool:
     return n < analytics.kpis.SMALL_SAMPLE
 
 
-def _tickets(f: KpiFilter) -> QuerySet[Ticket]:
+def tickets_in_scope(f: KpiFilter) -> QuerySet[Ticket]:
     """Tickets matching the filter's dimensions other than the agent."""
     tickets = Ticket.objects.order_by()
     if f.team is not None:
@@ -50,7 +50,7 @@ def _tickets(f: KpiFilter) -> QuerySet[Ticket]:
     return tickets
 
 
-def _received(f: KpiFilter) -> Q:
+def received_in_period(f: KpiFilter) -> Q:
     q = Q(created_at__gte=f.start, created_at__lt=f.end)
     if f.agent is not None:
         # Solved tickets belong to whoever solved them; the others to their assignee.
@@ -89,7 +89,7 @@ def kpi_first_response_time(f: KpiFilter) -> dict:
     Over the tickets created in the period (each counts on the day it was created) that
     have had a first response; tickets still waiting for one are left out, not counted
     as zero. Calendar time, not business hours. n: the tickets measured."""
-    tickets = _tickets(f).filter(_received(f), first_response_at__isnull=False)
+    tickets = tickets_in_scope(f).filter(received_in_period(f), first_response_at__isnull=False)
     return _times(tickets, "first_response_at")
 
 
@@ -100,7 +100,7 @@ def kpi_resolution_time(f: KpiFilter) -> dict:
     Over the tickets resolved in the period, each counted on the day it was resolved; a
     reopened ticket is measured to its last resolution. Calendar time, not business
     hours; time spent pending on the customer is included. n: the tickets measured."""
-    return _times(_tickets(f).filter(_resolved(f)), "solved_at")
+    return _times(tickets_in_scope(f).filter(_resolved(f)), "solved_at")
 
 
 def kpi_resolution_rate(f: KpiFilter) -> dict:
@@ -110,9 +110,9 @@ def kpi_resolution_rate(f: KpiFilter) -> dict:
     The two sets differ: a ticket received earlier and resolved now counts above the
     line only, so the rate can pass 100 when a backlog is being cleared. n: tickets
     received; resolved: tickets resolved. No ticket received → value None."""
-    received, resolved = _received(f), _resolved(f)
+    received, resolved = received_in_period(f), _resolved(f)
     counts = (
-        _tickets(f)
+        tickets_in_scope(f)
         .filter(received | resolved)
         .aggregate(
             received=Count("pk", filter=received),
@@ -153,7 +153,7 @@ def kpi_fcr_rate(f: KpiFilter) -> dict:
         Q(public_replies=1) | Q(public_replies=0, first_response_at__isnull=False)
     )
     counts = (
-        _tickets(f)
+        tickets_in_scope(f)
         .filter(_resolved(f))
         .annotate(public_replies=_public_agent_replies())
         .aggregate(n=Count("pk"), first_contact=Count("pk", filter=first_contact))
@@ -172,7 +172,7 @@ def kpi_reopen_rate(f: KpiFilter) -> dict:
     ÷ resolved tickets * 100, over the tickets resolved in the period (counted on their
     last resolution day). n: resolved tickets; reopened: those reopened."""
     counts = (
-        _tickets(f)
+        tickets_in_scope(f)
         .filter(_resolved(f))
         .aggregate(n=Count("pk"), reopened=Count("pk", filter=Q(reopen_count__gt=0)))
     )
@@ -206,7 +206,7 @@ def kpi_sla_compliance(f: KpiFilter) -> dict:
         | Q(solved_at__gt=F("resolution_due_at"))
     )
     counts = (
-        _tickets(f)
+        tickets_in_scope(f)
         .filter(_resolved(f))
         .filter(with_target)
         .aggregate(n=Count("pk"), missed=Count("pk", filter=missed))
