@@ -10,7 +10,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from email.utils import formataddr, parsedate_to_datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -20,6 +20,16 @@ from django.utils import timezone
 # The names OutboxBackend gives its files: a UTC timestamp and a random suffix. A key
 # is only ever looked up if it has exactly this shape, so it cannot name another file.
 _KEY_RE = re.compile(r"[0-9]{8}T[0-9]{12}-[0-9a-f]{8}")
+
+
+def one_line(text: str) -> str:
+    """A header value: never CR/LF (header injection), runs of spaces folded."""
+    return " ".join(str(text).split())
+
+
+def recipient(name: str, address: str) -> str:
+    """'Name <address>' with the name made safe for a header."""
+    return formataddr((one_line(name), address))
 
 
 def outbox_dir() -> Path:

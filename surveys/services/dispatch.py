@@ -9,7 +9,6 @@ whose worker died mid-send is put back after STALE_CLAIM, far beyond EMAIL_TIMEO
 import logging
 import time
 from datetime import datetime, timedelta
-from email.utils import formataddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -18,6 +17,8 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+
+from cxm.lib.mail import one_line, recipient
 
 from ..models import Invitation
 
@@ -37,10 +38,6 @@ def _backoff(attempt: int) -> timedelta:
 
 def public_url(path: str) -> str:
     return settings.CXM_BASE_URL.rstrip("/") + path
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def invitation_email(invitation: Invitation, *, reminder: bool = False) -> EmailMultiAlternatives:
@@ -73,10 +70,10 @@ def invitation_email(invitation: Invitation, *, reminder: bool = False) -> Email
         text = render_to_string("emails/surveys/invitation.txt", context)
         html = render_to_string("emails/surveys/invitation.html", context)
     email = EmailMultiAlternatives(
-        subject=_one_line(subject),
+        subject=one_line(subject),
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[formataddr((_one_line(customer.name), customer.email))],
+        to=[recipient(customer.name, customer.email)],
         headers={
             "List-Unsubscribe": f"<{unsubscribe_url}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -151,9 +148,7 @@ def invitations_dispatch_due(
 
 def _send_one(invitation: Invitation, *, connection) -> int:
     try:
-        invitation_email(invitation).send() if connection is None else connection.send_messages(
-            [invitation_email(invitation)]
-        )
+        connection.send_messages([invitation_email(invitation)])
     except Exception as error:  # SMTP, network, a template: keep the reason, retry later
         logger.warning("Invitation %s not sent: %s", invitation.pk, error)
         try:

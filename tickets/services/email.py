@@ -1,7 +1,6 @@
 """Emailing public replies to customers, once each, with retries kept visible."""
 
 from datetime import timedelta
-from email.utils import formataddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -12,16 +11,12 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from cxm.lib.exceptions import ApplicationError
+from cxm.lib.mail import one_line, recipient
 
 from ..models import Message, TicketEvent
 
 # Far above EMAIL_TIMEOUT and the task time limit: a claim this old has no worker left.
 STALE_CLAIM = timedelta(minutes=15)
-
-
-def _one_line(text: str) -> str:
-    """Header values never carry CR/LF (header injection) or runs of spaces."""
-    return " ".join(str(text).split())
 
 
 def reply_email_build(message: Message) -> EmailMultiAlternatives:
@@ -39,10 +34,10 @@ def reply_email_build(message: Message) -> EmailMultiAlternatives:
         text = render_to_string("emails/tickets/reply.txt", context)
         html = render_to_string("emails/tickets/reply.html", context)
     email = EmailMultiAlternatives(
-        subject=_one_line(subject),
+        subject=one_line(subject),
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[formataddr((_one_line(customer.name), customer.email))],
+        to=[recipient(customer.name, customer.email)],
         headers={"X-CXM-Ticket": ticket.reference, "Auto-Submitted": "auto-replied"},
     )
     email.attach_alternative(html, "text/html")
