@@ -121,6 +121,19 @@ GLOSSARY: dict[str, GlossaryEntry] = {
             "each counts on the day it was created."
         ),
     ),
+    "first_response_time_business": GlossaryEntry(
+        name=_("First response time (business hours)"),
+        formula=_(
+            "Working time of the business calendar of the ticket's SLA policy, from the "
+            "ticket's creation to the first public reply by an agent: nights, weekends and "
+            "holidays do not count. Median, mean and 90th percentile. Only tickets whose SLA "
+            "policy has a business calendar are measured; the others are left out."
+        ),
+        sample=_(
+            "n is the number of tickets created in the period that have a first reply and a "
+            "business calendar; each counts on the day it was created."
+        ),
+    ),
     "resolution_time": GlossaryEntry(
         name=_("Resolution time"),
         formula=_(
@@ -129,6 +142,20 @@ GLOSSARY: dict[str, GlossaryEntry] = {
         ),
         sample=_(
             "n is the number of tickets resolved in the period, on the day each was resolved."
+        ),
+    ),
+    "resolution_time_business": GlossaryEntry(
+        name=_("Resolution time (business hours)"),
+        formula=_(
+            "Working time of the business calendar of the ticket's SLA policy, from the "
+            "ticket's creation to its resolution (its last one, if it was reopened): nights, "
+            "weekends and holidays do not count, working hours spent waiting for the customer "
+            "do. Median, mean and 90th percentile. Only tickets whose SLA policy has a "
+            "business calendar are measured."
+        ),
+        sample=_(
+            "n is the number of tickets with a business calendar resolved in the period, on "
+            "the day each was resolved."
         ),
     ),
     "resolution_rate": GlossaryEntry(

@@ -15,7 +15,7 @@ signals are sent: a historical ticket surveys nobody.
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -31,8 +31,16 @@ from demo import content
 from demo.seed_customers import CustomerHistory
 from demo.seed_surveys import SurveyHistory
 from demo.seed_tickets import TicketHistory
-from demo.shape import CLOSES, DEMO_PASSWORD, LOGINS, OPENS, RESPONSE, TEAMS
-from tickets.models import SLAPolicy, Tag, Team, Ticket
+from demo.shape import (
+    CALENDAR_HOURS_PRIORITIES,
+    CLOSES,
+    DEMO_PASSWORD,
+    LOGINS,
+    OPENS,
+    RESPONSE,
+    TEAMS,
+)
+from tickets.models import BusinessCalendar, SLAPolicy, Tag, Team, Ticket, WorkingHours
 
 
 @dataclass
@@ -143,6 +151,7 @@ class DemoBuilder(CustomerHistory, TicketHistory, SurveyHistory):
             for name, team in self.teams.items()
         }
         self.tags = {name: Tag.objects.get_or_create(name=name)[0] for name in content.TAGS}
+        desk_hours = self.build_calendar()
         self.sla = {}
         for priority, (_median, first_response, resolution) in RESPONSE.items():
             self.sla[priority] = SLAPolicy.objects.get_or_create(
@@ -151,7 +160,20 @@ class DemoBuilder(CustomerHistory, TicketHistory, SurveyHistory):
                 defaults={
                     "name": _("%(priority)s priority")
                     % {"priority": Ticket.Priority(priority).label},
+                    "calendar": None if priority in CALENDAR_HOURS_PRIORITIES else desk_hours,
                     "first_response_minutes": first_response,
                     "resolution_minutes": resolution,
                 },
             )[0]
+
+    def build_calendar(self) -> BusinessCalendar:
+        """The support desk's business hours, which most SLA targets count in."""
+        calendar, created = BusinessCalendar.objects.get_or_create(
+            name=_("Support desk hours"), defaults={"time_zone": settings.TIME_ZONE}
+        )
+        if created:
+            WorkingHours.objects.bulk_create(
+                WorkingHours(calendar=calendar, weekday=day, opens=time(OPENS), closes=time(CLOSES))
+                for day in range(5)
+            )
+        return calendar

@@ -19,7 +19,14 @@ from demo.shape import (
     RESPONSE,
     weighted,
 )
-from tickets.models import Message, Ticket, TicketEvent
+from tickets.models import Message, SLAPolicy, Ticket, TicketEvent
+from tickets.sla import (
+    Schedule,
+    add_business_time,
+    business_schedule,
+    business_seconds_between,
+    business_times_refresh,
+)
 
 Status = Ticket.Status
 Kind = TicketEvent.Kind
@@ -200,11 +207,20 @@ class TicketHistory:
         steps.append(Step(moment + AUTO_CLOSE, "close"))
         return steps
 
+    def sla_schedule(self, policy: SLAPolicy | None) -> Schedule | None:
+        """The business calendar a policy counts in (None: calendar hours), read once."""
+        schedules = self.__dict__.setdefault("_sla_schedules", {})
+        key = policy.pk if policy is not None else None
+        if key not in schedules:
+            schedules[key] = business_schedule(policy)
+        return schedules[key]
+
     def _replay(self, ticket: Ticket, steps: list[Step]):
         """Apply the steps that happened before the anchor, as the services would."""
         messages: list[Message] = []
         events: list[TicketEvent] = []
         paused_seconds = 0.0
+        schedule = self.sla_schedule(ticket.sla_policy)
 
         def event(at, kind, actor=None, from_value="", to_value=""):
             events.append(
@@ -270,7 +286,7 @@ class TicketHistory:
                     ticket.solved_at = ticket.solved_by = None
                 elif ticket.status == Status.PENDING:
                     set_status(at, Status.OPEN)
-                    paused_seconds += (at - ticket.sla_paused_at).total_seconds()
+                    paused_seconds += business_seconds_between(ticket.sla_paused_at, at, schedule)
                     ticket.sla_paused_at = None
             elif step.kind == "solve":
                 event(at, Kind.SOLVED, step.agent, ticket.status, Status.SOLVED)
@@ -281,21 +297,23 @@ class TicketHistory:
                 event(at, Kind.CLOSED, None, Status.SOLVED, Status.CLOSED)
                 ticket.status = Status.CLOSED
                 ticket.closed_at = at
-        self._clock_sla(ticket, paused_seconds)
+        self._clock_sla(ticket, paused_seconds, schedule)
         return messages, events
 
-    def _clock_sla(self, ticket: Ticket, paused_seconds: float) -> None:
-        """Due times and breach flags as the SLA clock (calendar hours) leaves them."""
+    def _clock_sla(self, ticket: Ticket, paused_seconds: float, schedule: Schedule | None) -> None:
+        """Due times, breach flags and business-hours times as the SLA clock and the
+        services leave them, in the policy's business hours (or calendar hours)."""
         policy = ticket.sla_policy
         ticket.sla_paused_seconds = paused_seconds
-        ticket.first_response_due_at = ticket.created_at + timedelta(
-            minutes=policy.first_response_minutes
+        business_times_refresh(ticket, schedule)
+        ticket.first_response_due_at = add_business_time(
+            ticket.created_at, policy.first_response_minutes * 60, schedule
         )
         responded = ticket.first_response_at or self.anchor
         ticket.first_response_breached = responded > ticket.first_response_due_at
         if ticket.sla_paused_at is None:
-            ticket.resolution_due_at = ticket.created_at + timedelta(
-                minutes=policy.resolution_minutes, seconds=paused_seconds
+            ticket.resolution_due_at = add_business_time(
+                ticket.created_at, policy.resolution_minutes * 60 + paused_seconds, schedule
             )
             resolved = ticket.solved_at or self.anchor
             ticket.resolution_breached = resolved > ticket.resolution_due_at

@@ -42,6 +42,9 @@ PRIORITIES = {"low": 0.2, "normal": 0.55, "high": 0.18, "urgent": 0.07}
 # priority: (median first response in minutes, SLA first response and resolution minutes)
 RESPONSE = {"urgent": (20, 60, 480), "high": (50, 240, 1440), "normal": (120, 480, 4320)}
 RESPONSE["low"] = (300, 1440, 7200)
+# Urgent tickets page the on-call agent at any hour, so their targets count calendar
+# hours; the others count the desk's business hours (OPENS to CLOSES, Monday to Friday).
+CALENDAR_HOURS_PRIORITIES = ("urgent",)
 HOUR_WEIGHTS = (
     [0.15] * 7 + [0.6, 1.5] + [3.0] * 5 + [2.5] + [2.8] * 3 + [2.0, 1.3, 0.8, 0.8, 0.4, 0.3]
 )

@@ -317,6 +317,29 @@ class Ticket(TimeStampedModel):
             "Working seconds spent pending on the customer; they extend the resolution target."
         ),
     )
+    # Business-hours twins of the response and resolution times, recorded when the first
+    # reply and the resolution happen (tickets.sla.business_seconds_since_created), in the
+    # calendar of the ticket's SLA policy; empty when no business calendar applies.
+    first_response_business_s = models.FloatField(
+        _("first response time in business hours (s)"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "Working seconds of the SLA calendar from creation to the first reply; empty "
+            "when no business calendar applies."
+        ),
+    )
+    resolution_business_s = models.FloatField(
+        _("resolution time in business hours (s)"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "Working seconds of the SLA calendar from creation to the resolution; empty "
+            "when no business calendar applies or the ticket is not resolved."
+        ),
+    )
     # Kept by the database from the columns above, so the queue sorts on an index.
     priority_rank = models.GeneratedField(
         expression=_PRIORITY_RANK, output_field=models.SmallIntegerField(), db_persist=True

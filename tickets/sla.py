@@ -174,3 +174,84 @@ def sla_resume(ticket, *, now: datetime) -> list[str]:
     )
     ticket.sla_paused_at = None
     return ["sla_paused_at", "sla_paused_seconds", *sla_refresh(ticket, now=now)]
+
+
+# --- Response and resolution times in business hours -------------------------------------
+# Recorded on the ticket when the first reply and the resolution happen, so the KPIs
+# aggregate a plain column instead of walking calendars row by row.
+
+
+def business_schedule(policy) -> Schedule | None:
+    """The business calendar an SLA policy counts in; None when there is no policy or
+    its targets count calendar hours (then a ticket has no business-hours times)."""
+    if policy is None or policy.calendar_id is None:
+        return None
+    return schedule_for(policy.calendar)
+
+
+class BusinessCalendars:
+    """The business calendar of each ticket of an import or of the backfill, which the
+    services do not measure at the moment it happens. Policies are looked up once per
+    team and priority and schedules once per calendar, not once per ticket: use one
+    instance for one job only (a calendar edited meanwhile is not seen). A calendar
+    without working hours measures nothing (None); its name is kept in `unusable` so the
+    job can say so."""
+
+    def __init__(self) -> None:
+        self._policies: dict[tuple[int | None, str], object] = {}
+        self._schedules: dict[int, Schedule | None] = {}
+        self.unusable: set[str] = set()
+
+    def policy(self, ticket):
+        """The SLA policy whose calendar the ticket's business-hours times count in: the
+        one its SLA clock runs on (Ticket.sla_policy) or, for a ticket that has none
+        stored (imports run no SLA clock), the one matching its team and priority."""
+        if ticket.sla_policy_id:
+            return ticket.sla_policy
+        key = (ticket.team_id, ticket.priority)
+        if key not in self._policies:
+            self._policies[key] = policy_for(ticket)
+        return self._policies[key]
+
+    def schedule(self, policy) -> Schedule | None:
+        if policy is None or policy.calendar_id is None:
+            return None
+        if policy.calendar_id not in self._schedules:
+            try:
+                self._schedules[policy.calendar_id] = business_schedule(policy)
+            except ValueError:
+                self.unusable.add(policy.calendar.name)
+                self._schedules[policy.calendar_id] = None
+        return self._schedules[policy.calendar_id]
+
+    def schedule_for_ticket(self, ticket) -> Schedule | None:
+        return self.schedule(self.policy(ticket))
+
+
+def business_seconds_since_created(
+    ticket, moment: datetime | None, schedule: Schedule | None
+) -> float | None:
+    """Working seconds of `schedule` from the ticket's creation to `moment`; None without
+    a moment or without a business calendar (never calendar time in disguise).
+
+    Simply the business time between the two instants: time spent pending on the
+    customer is included, as in the calendar-time KPIs. Taking out only the paused
+    working seconds (Ticket.sla_paused_seconds, which extend the resolution target) would
+    make the figure depend on the SLA clock's rules rather than on how long the customer
+    waited within business hours."""
+    if moment is None or schedule is None:
+        return None
+    return business_seconds_between(ticket.created_at, moment, schedule)
+
+
+def business_times_refresh(ticket, schedule: Schedule | None) -> list[str]:
+    """Recompute both business-hours times from the ticket's first_response_at and
+    solved_at (imports, the backfill, the demo data). Returns the names of the fields
+    it set."""
+    ticket.first_response_business_s = business_seconds_since_created(
+        ticket, ticket.first_response_at, schedule
+    )
+    ticket.resolution_business_s = business_seconds_since_created(
+        ticket, ticket.solved_at, schedule
+    )
+    return ["first_response_business_s", "resolution_business_s"]

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from customers.api.serializers import RelatedIdField
 from customers.models import Channel
+from cxm.lib.timestamps import validate_day
 from surveys.models import Survey
 from tickets.models import Team
 
@@ -32,10 +33,12 @@ class KpiFilterSerializer(serializers.Serializer):
     keyword, so the field is declared as date_from and renamed in get_fields()."""
 
     date_from = serializers.DateField(
-        help_text=_("First day of the period (inclusive), in the company's time zone.")
+        validators=[validate_day],
+        help_text=_("First day of the period (inclusive), in the company's time zone."),
     )
     to = serializers.DateField(
-        help_text=_("Last day of the period (inclusive), in the company's time zone.")
+        validators=[validate_day],
+        help_text=_("Last day of the period (inclusive), in the company's time zone."),
     )
     team = RelatedIdField(
         queryset=Team.objects.all(),
@@ -145,6 +148,16 @@ _FIGURES_SCHEMA = {
     ),
     "properties": {
         "value": {"type": "number", "nullable": True},
+        # The time KPIs (response and resolution times, in calendar time or in business
+        # hours, the closed-loop time) answer seconds instead of a value.
+        **{
+            name: {"type": "number", "nullable": True, "description": description}
+            for name, description in (
+                ("median_s", "Time KPIs: the median, in seconds."),
+                ("mean_s", "Time KPIs: the mean, in seconds."),
+                ("p90_s", "Time KPIs: the 90th percentile, in seconds."),
+            )
+        },
         "n": {"type": "integer"},
         "small_sample": {"type": "boolean"},
     },

@@ -2,11 +2,13 @@
 gets, the shape of every registered KPI, the previous period, "no data" as null, the
 series buckets and a query count that does not grow with the data."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+import yaml
 from rest_framework.test import APIClient
 
 from analytics.kpis import REGISTRY
@@ -16,6 +18,7 @@ from customers.tests.factories import CustomerFactory
 from surveys import services as survey_services
 from surveys.models import Invitation, Question, Survey
 from tickets import services as ticket_services
+from tickets.models import BusinessCalendar, SLAPolicy, WorkingHours
 from tickets.tests.factories import TeamFactory
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +120,8 @@ def test_a_token_works_like_a_session(manager_user):
         ({"from": "yesterday", "to": "2026-03-15"}, "from", "format"),
         ({"from": "2026-03-16", "to": "2026-03-15"}, "to", "before the first day"),
         ({"from": "2020-01-01", "to": "2025-01-01"}, "to", "at most 5 years"),
+        ({"from": "0001-01-01", "to": "2026-03-15"}, "from", "from 1970 to 2099"),
+        ({"from": "2026-03-09", "to": "9999-12-31"}, "to", "from 1970 to 2099"),
         ({**THIS_WEEK, "team": "999"}, "team", "No team has the id 999."),
         ({**THIS_WEEK, "agent": "999"}, "agent", "No user has the id 999."),
         ({**THIS_WEEK, "survey": "999"}, "survey", "No survey has the id 999."),
@@ -390,3 +395,72 @@ def test_reading_every_kpi_takes_a_bounded_number_of_queries(
 
     assert response.status_code == 200
     assert response.json()["kpis"]["nps"]["n"] == count
+
+
+# --- Response and resolution times in business hours
+
+
+@pytest.fixture
+def office_hours_policy():
+    """Normal-priority tickets count 9:00-18:00, Monday to Friday, in Madrid."""
+    calendar = BusinessCalendar.objects.create(name="Office", time_zone="Europe/Madrid")
+    WorkingHours.objects.bulk_create(
+        WorkingHours(calendar=calendar, weekday=day, opens=time(9), closes=time(18))
+        for day in range(5)
+    )
+    return SLAPolicy.objects.create(
+        name="Normal",
+        priority="normal",
+        calendar=calendar,
+        first_response_minutes=240,
+        resolution_minutes=960,
+    )
+
+
+def test_business_hours_times_are_answered_beside_their_calendar_time_twins(
+    manager_client, agent_user, office_hours_policy
+):
+    madrid = ZoneInfo("Europe/Madrid")
+    # Sent on Friday 6 March at 17:00 (last week), answered on Monday at 10:00 and solved
+    # at 12:00 (this week): 65 and 67 hours of waiting, 2 and 4 of them business hours.
+    with time_machine.travel(datetime(2026, 3, 6, 17, 0, tzinfo=madrid), tick=False):
+        ticket = ticket_services.ticket_create(customer=CustomerFactory(), subject="Refund")
+    with time_machine.travel(datetime(2026, 3, 9, 10, 0, tzinfo=madrid), tick=False):
+        ticket_services.ticket_reply(ticket=ticket, author=agent_user, body="On it.")
+    with time_machine.travel(datetime(2026, 3, 9, 12, 0, tzinfo=madrid), tick=False):
+        ticket_services.ticket_solve(ticket=ticket, actor=agent_user)
+
+    kpis = manager_client.get(KPIS_URL, THIS_WEEK).json()["kpis"]
+
+    names = list(kpis)
+    assert names.index("first_response_time_business") == names.index("first_response_time") + 1
+    assert names.index("resolution_time_business") == names.index("resolution_time") + 1
+    resolution = kpis["resolution_time_business"]
+    assert {name: resolution[name] for name in (*TIME_FIGURES, "n", "small_sample")} == {
+        "median_s": 4 * 3600.0,
+        "mean_s": 4 * 3600.0,
+        "p90_s": 4 * 3600.0,
+        "n": 1,
+        "small_sample": True,
+    }
+    assert kpis["resolution_time"]["median_s"] == 67 * 3600.0
+    # The first response counts on the day the ticket was created: last week.
+    first_response = kpis["first_response_time_business"]
+    assert (first_response["n"], first_response["median_s"]) == (0, None)
+    assert (first_response["previous"]["n"], first_response["previous"]["median_s"]) == (
+        1,
+        2 * 3600.0,
+    )
+    assert kpis["first_response_time"]["previous"]["median_s"] == 65 * 3600.0
+
+
+def test_the_openapi_schema_describes_every_kpi_with_its_time_figures(client_for):
+    schema = yaml.safe_load(client_for().get("/api/schema/").content)
+
+    kpis = schema["components"]["schemas"]["Kpis"]["properties"]
+    assert list(kpis) == list(REGISTRY)
+    for name in ("first_response_time_business", "resolution_time_business"):
+        assert {*TIME_FIGURES, "n", "small_sample"} <= set(kpis[name]["properties"]), name
+    series = schema["paths"]["/api/v1/kpis/series/"]["get"]["parameters"]
+    metric = next(parameter for parameter in series if parameter["name"] == "metric")
+    assert metric["schema"]["enum"] == list(REGISTRY)

@@ -2,7 +2,7 @@
 the dimensions, and a property test against a plain-Python computation over the same rows."""
 
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,18 +18,21 @@ from analytics.kpis.tickets import (
     KPIS,
     kpi_fcr_rate,
     kpi_first_response_time,
+    kpi_first_response_time_business,
     kpi_reopen_rate,
     kpi_resolution_rate,
     kpi_resolution_time,
+    kpi_resolution_time_business,
     kpi_sla_compliance,
 )
 from customers.tests.factories import CustomerFactory
-from tickets.models import Message, SLAPolicy, Ticket
+from tickets.models import BusinessCalendar, Message, SLAPolicy, Ticket, WorkingHours
 from tickets.services import (
     ticket_add_note,
     ticket_create,
     ticket_customer_reply,
     ticket_import_upsert,
+    ticket_reopen,
     ticket_reply,
     ticket_solve,
 )
@@ -89,14 +92,17 @@ NO_TIMES = {"median_s": None, "mean_s": None, "p90_s": None, "n": 0, "small_samp
 
 
 def test_every_ticket_kpi_is_registered_under_its_api_name():
-    assert set(KPIS) == {
+    # Each business-hours variant right after its calendar-time twin.
+    assert list(KPIS) == [
         "first_response_time",
+        "first_response_time_business",
         "resolution_time",
+        "resolution_time_business",
         "resolution_rate",
         "fcr_rate",
         "reopen_rate",
         "sla_compliance",
-    }
+    ]
     assert all(REGISTRY[name] is function for name, function in KPIS.items())
 
 
@@ -108,6 +114,8 @@ def test_every_ticket_kpi_answers_none_with_n_zero_for_an_empty_period():
 
     assert answers["first_response_time"] == NO_TIMES
     assert answers["resolution_time"] == NO_TIMES
+    assert answers["first_response_time_business"] == NO_TIMES
+    assert answers["resolution_time_business"] == NO_TIMES
     for name in ("resolution_rate", "fcr_rate", "reopen_rate", "sla_compliance"):
         assert answers[name]["value"] is None
         assert answers[name]["n"] == 0
@@ -126,6 +134,8 @@ def test_every_ticket_kpi_runs_a_bounded_number_of_queries_whatever_the_ticket_c
             first_response_at=local(1 + i % 28) + timedelta(minutes=i),
             solved_at=local(1 + i % 28) + timedelta(hours=i),
             status=Ticket.Status.SOLVED,
+            first_response_business_s=60.0 * i,
+            resolution_business_s=1800.0 * i,
         )
         for i in range(300)
     )
@@ -219,6 +229,99 @@ def test_resolution_time_ignores_unsolved_tickets():
     make_ticket()
 
     assert kpi_resolution_time(march()) == NO_TIMES
+
+
+# --- Response and resolution times in business hours ------------------------------------
+
+
+@pytest.fixture
+def office_hours() -> SLAPolicy:
+    """Normal-priority tickets count 9:00-18:00, Monday to Friday, in Madrid."""
+    calendar = BusinessCalendar.objects.create(name="Madrid office", time_zone="Europe/Madrid")
+    WorkingHours.objects.bulk_create(
+        WorkingHours(calendar=calendar, weekday=day, opens=time(9), closes=time(18))
+        for day in range(5)
+    )
+    return SLAPolicy.objects.create(
+        name="Normal",
+        priority="normal",
+        calendar=calendar,
+        first_response_minutes=240,
+        resolution_minutes=960,
+    )
+
+
+def test_business_hours_leave_out_the_weekend_of_a_ticket_sent_on_friday_evening(office_hours):
+    support_agent = agent()
+    with time_machine.travel(local(7, 17), tick=False):  # Friday 17:00
+        ticket = ticket_create(customer=CustomerFactory(), subject="Refund", body="Hi")
+    with time_machine.travel(local(10, 10), tick=False):  # Monday 10:00
+        ticket_reply(ticket=ticket, author=support_agent, body="Refund sent")
+    with time_machine.travel(local(10, 12), tick=False):
+        ticket_solve(ticket=ticket, actor=support_agent)
+
+    # Friday 17-18 and Monday 9-10; to the resolution, Monday 9-12 too.
+    assert kpi_first_response_time_business(march())["median_s"] == 2 * 3600.0
+    assert kpi_resolution_time_business(march())["median_s"] == 4 * 3600.0
+    # Their calendar-time twins count the whole weekend.
+    assert kpi_first_response_time(march())["median_s"] == 65 * 3600.0
+    assert kpi_resolution_time(march())["median_s"] == 67 * 3600.0
+
+
+def test_business_hours_times_give_median_mean_and_p90_of_the_recorded_values():
+    for hours in (1, 2, 4, 8):
+        make_ticket(
+            after={"first_response_at": timedelta(days=1), "solved_at": timedelta(days=3)},
+            first_response_business_s=hours * 600.0,
+            resolution_business_s=hours * 3600.0,
+        )
+
+    assert kpi_resolution_time_business(march()) == {
+        "median_s": 3 * 3600.0,  # halfway between 2 h and 4 h
+        "mean_s": pytest.approx(3.75 * 3600),
+        "p90_s": pytest.approx(6.8 * 3600),  # position 2.7: 4 + 0.7 * (8 - 4) hours
+        "n": 4,
+        "small_sample": True,
+    }
+    assert kpi_first_response_time_business(march())["median_s"] == 1800.0
+
+
+def test_business_hours_times_leave_out_tickets_without_a_business_calendar():
+    make_ticket(
+        after={"first_response_at": timedelta(hours=1), "solved_at": timedelta(hours=2)},
+        first_response_business_s=600.0,
+        resolution_business_s=1200.0,
+    )
+    # A ticket whose policy counts calendar hours has no business values.
+    make_ticket(after={"first_response_at": timedelta(hours=3), "solved_at": timedelta(hours=5)})
+
+    first_response = kpi_first_response_time_business(march())
+    resolution = kpi_resolution_time_business(march())
+
+    assert (first_response["median_s"], first_response["n"]) == (600.0, 1)
+    assert (resolution["median_s"], resolution["n"]) == (1200.0, 1)
+    assert kpi_first_response_time(march())["n"] == kpi_resolution_time(march())["n"] == 2
+
+
+def test_business_resolution_time_measures_a_reopened_ticket_to_its_last_resolution(
+    office_hours,
+):
+    support_agent = agent()
+    with time_machine.travel(local(3, 9), tick=False):  # Monday 9:00
+        ticket = ticket_create(customer=CustomerFactory(), subject="Login fails", body="Hi")
+    with time_machine.travel(local(3, 11), tick=False):
+        ticket_solve(ticket=ticket, actor=support_agent)
+    with time_machine.travel(local(4, 10), tick=False):
+        ticket_reopen(ticket=ticket, actor=support_agent)
+
+    assert kpi_resolution_time_business(march()) == NO_TIMES  # open again: not resolved
+
+    with time_machine.travel(local(5, 10), tick=False):  # Wednesday 10:00
+        ticket_solve(ticket=ticket, actor=support_agent)
+
+    figures = kpi_resolution_time_business(march(5, 5))
+    assert (figures["median_s"], figures["n"]) == (19 * 3600.0, 1)  # 9 h + 9 h + 1 h
+    assert kpi_resolution_time_business(march(3, 3))["n"] == 0
 
 
 # --- Resolution rate --------------------------------------------------------------------
@@ -440,7 +543,8 @@ def test_sla_compliance_reads_the_targets_a_policy_gave_through_the_services():
 def two_different_tickets():
     """Two tickets resolved on March 10 that differ in every dimension: the first one
     answered in 5 minutes with one reply, solved in an hour, within its targets; the
-    second answered late, reopened once, solved in 9 hours."""
+    second answered late, reopened once, solved in 9 hours (20 minutes and 4 hours of
+    business time)."""
     first, second = agent(), agent()
     quick = make_ticket(
         after={
@@ -449,6 +553,8 @@ def two_different_tickets():
             "first_response_due_at": timedelta(minutes=10),
             "resolution_due_at": timedelta(hours=2),
         },
+        first_response_business_s=300.0,
+        resolution_business_s=3600.0,
         team=TeamFactory(name="Billing"),
         channel="email",
         category="refunds",
@@ -464,6 +570,8 @@ def two_different_tickets():
             "first_response_due_at": timedelta(minutes=10),
             "resolution_due_at": timedelta(hours=2),
         },
+        first_response_business_s=1200.0,
+        resolution_business_s=4 * 3600.0,
         team=TeamFactory(name="Shipping"),
         channel="phone",
         category="delivery",
@@ -478,7 +586,9 @@ def two_different_tickets():
 # The quick ticket's own figures, and both tickets' together.
 QUICK_ALONE = {
     "first_response_time": ("median_s", 300.0, 1),
+    "first_response_time_business": ("median_s", 300.0, 1),
     "resolution_time": ("median_s", 3600.0, 1),
+    "resolution_time_business": ("median_s", 3600.0, 1),
     "resolution_rate": ("value", 100.0, 1),
     "fcr_rate": ("value", 100.0, 1),
     "reopen_rate": ("value", 0.0, 1),
@@ -486,7 +596,9 @@ QUICK_ALONE = {
 }
 BOTH = {
     "first_response_time": ("median_s", 1650.0, 2),
+    "first_response_time_business": ("median_s", 750.0, 2),
     "resolution_time": ("median_s", 5 * 3600.0, 2),
+    "resolution_time_business": ("median_s", 2.5 * 3600.0, 2),
     "resolution_rate": ("value", 100.0, 2),
     "fcr_rate": ("value", 50.0, 2),
     "reopen_rate": ("value", 50.0, 2),
@@ -612,6 +724,10 @@ ticket_rows = st.fixed_dictionaries(
         "first_response_due": st.one_of(st.none(), st.integers(0, 10 * HOUR)),
         "resolution_due": st.integers(0, 40 * HOUR),
         "breached": st.booleans(),
+        # Business seconds as the services record them: none without a business
+        # calendar, else at most the calendar time (fractions included).
+        "business_calendar": st.booleans(),
+        "business_share": st.floats(min_value=0, max_value=1),
     }
 )
 
@@ -639,6 +755,12 @@ def test_ticket_kpis_equal_a_plain_computation_over_the_same_rows(rows, team_fil
                 else created + timedelta(seconds=row["first_response"])
             )
             has_target = row["first_response_due"] is not None
+
+            def business(moment: datetime | None, row=row, created=created) -> float | None:
+                if moment is None or not row["business_calendar"]:
+                    return None
+                return (moment - created).total_seconds() * row["business_share"]
+
             ticket = make_ticket(
                 created,
                 customer=customer,
@@ -653,6 +775,8 @@ def test_ticket_kpis_equal_a_plain_computation_over_the_same_rows(rows, team_fil
                     created + timedelta(seconds=row["resolution_due"]) if has_target else None
                 ),
                 resolution_breached=has_target and row["breached"],
+                first_response_business_s=business(first_response),
+                resolution_business_s=business(solved),
             )
             reply(ticket, count=row["replies"])
             tickets.append(ticket)
@@ -692,6 +816,16 @@ def test_ticket_kpis_equal_a_plain_computation_over_the_same_rows(rows, team_fil
     )
     assert answers["resolution_time"] == _oracle_times(
         [(t.solved_at - t.created_at).total_seconds() for t, _row in resolved]
+    )
+    assert answers["first_response_time_business"] == _oracle_times(
+        [
+            t.first_response_business_s
+            for t in received
+            if t.first_response_at and t.first_response_business_s is not None
+        ]
+    )
+    assert answers["resolution_time_business"] == _oracle_times(
+        [t.resolution_business_s for t, _row in resolved if t.resolution_business_s is not None]
     )
     assert answers["resolution_rate"]["value"] == _oracle_rate(len(resolved), len(received))
     assert answers["fcr_rate"]["value"] == _oracle_rate(

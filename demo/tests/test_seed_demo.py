@@ -14,6 +14,7 @@ from accounts.models import User
 from customers.models import Customer, CustomerEvent, LifecycleChange, Purchase
 from cxm import roles
 from tickets.models import Message, SLAPolicy, Tag, Team, Ticket, TicketEvent
+from tickets.sla import add_business_time, schedule_for
 
 pytestmark = pytest.mark.django_db
 
@@ -276,3 +277,33 @@ def test_the_full_demo_is_realistic_and_loads_quickly():
     assert timedelta(minutes=10) < first_responses[median] < timedelta(hours=4)
     assert timedelta(hours=4) < resolutions[median] < timedelta(days=3)
     assert resolutions[-1] > timedelta(days=5)
+
+
+def test_seeded_tickets_count_business_hours_where_their_policy_has_a_calendar():
+    seed()
+    answered = Ticket.objects.filter(first_response_at__isnull=False).select_related(
+        "sla_policy__calendar"
+    )
+    in_business_hours = answered.filter(sla_policy__calendar__isnull=False)
+    in_calendar_hours = answered.filter(sla_policy__calendar__isnull=True)
+
+    assert in_business_hours.exists() and in_calendar_hours.exists()  # urgent: calendar hours
+    assert not in_business_hours.filter(first_response_business_s__isnull=True).exists()
+    assert not in_business_hours.filter(
+        solved_at__isnull=False, resolution_business_s__isnull=True
+    ).exists()
+    assert not Ticket.objects.filter(solved_at=None, resolution_business_s__isnull=False).exists()
+    assert not in_calendar_hours.filter(
+        Q(first_response_business_s__isnull=False) | Q(resolution_business_s__isnull=False)
+    ).exists()
+    for ticket in in_business_hours:
+        schedule = schedule_for(ticket.sla_policy.calendar)
+        assert ticket.first_response_due_at == add_business_time(
+            ticket.created_at, ticket.sla_policy.first_response_minutes * 60, schedule
+        )
+        waited = (ticket.first_response_at - ticket.created_at).total_seconds()
+        assert 0 <= ticket.first_response_business_s <= waited
+    # Exactly what the backfill (and so the services) would have recorded.
+    out = StringIO()
+    call_command("backfill_business_times", "--recompute", stdout=out)
+    assert "written for 0 of" in out.getvalue()

@@ -10,6 +10,7 @@ from .bulk import (
     ticket_update_properties,
     tickets_bulk_apply,
 )
+from .business_times import BackfillResult, tickets_backfill_business_times
 from .canned import canned_reply_delete, canned_reply_save
 from .email import message_email_failed, message_email_retry, message_send_email
 from .lifecycle import (
@@ -30,6 +31,7 @@ from .notifications import notifications_mark_read, notify
 from .sweeps import sla_mark_breaches, tickets_auto_close
 
 __all__ = [
+    "BackfillResult",
     "BulkAction",
     "BulkResult",
     "agent_set_availability",
@@ -58,5 +60,6 @@ __all__ = [
     "ticket_solve",
     "ticket_update_properties",
     "tickets_auto_close",
+    "tickets_backfill_business_times",
     "tickets_bulk_apply",
 ]

@@ -27,6 +27,7 @@ from cxm.lib.csv_import import (
 )
 from tickets.models import Team, Ticket
 from tickets.services import ticket_import_upsert
+from tickets.sla import BusinessCalendars
 
 TIMESTAMP_COLUMNS = ("first_response_at", "solved_at", "closed_at")
 # Optional column → the service argument it fills and its value for a new ticket.
@@ -63,6 +64,8 @@ class TicketImporter(Importer):
             column_values("assignee_username"),
         )
         self.memberships = set(Team.members.through.objects.values_list("team_id", "user_id"))
+        # Business-hours times: each SLA policy and calendar read once for the whole file.
+        self.calendars = BusinessCalendars()
         # An absent optional column leaves re-imported tickets' values as they are.
         self.current: dict[str, Ticket] = {}
         if not all(self.has(column) for column in OPTIONAL_DEFAULTS):
@@ -152,7 +155,7 @@ class TicketImporter(Importer):
                 arguments[argument] = getattr(current, argument)
             else:
                 arguments[argument] = default
-        _, created = ticket_import_upsert(**arguments)
+        _, created = ticket_import_upsert(**arguments, calendars=self.calendars)
         return created
 
 
