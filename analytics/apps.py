@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class AnalyticsConfig(AppConfig):
     name = "analytics"
     verbose_name = _("Analytics")
+
+    def ready(self) -> None:
+        from .rollups import receivers  # noqa: F401  (marks rollup days dirty on changes)

@@ -1,6 +1,7 @@
 """The analytics read paths: every KPI over a filter with its previous period, and one
-KPI as a time series. The figures themselves come from analytics.kpis (REGISTRY), each
-computed by the database; these functions only choose the periods."""
+KPI as a time series. The figures are defined by analytics.kpis (REGISTRY); those the
+daily rollups hold are read from them (analytics.rollups.read: rollups for past clean
+days, raw rows for the rest of the period), the others computed from the raw rows."""
 
 from calendar import monthrange
 from dataclasses import replace
@@ -9,6 +10,8 @@ from enum import StrEnum
 
 from .filters import KpiFilter
 from .kpis import REGISTRY
+from .kpis.customers import shared_lifecycle
+from .rollups.read import Reader, RollupIndex, SeriesReader, can_read
 
 
 class Interval(StrEnum):
@@ -25,7 +28,21 @@ def kpis_compute(f: KpiFilter) -> dict[str, dict]:
     """Every registered KPI over the filter, each with `previous`: the same KPI over the
     period of equal length just before (same dimensions)."""
     previous = f.previous()
-    return {name: {**kpi(f), "previous": kpi(previous)} for name, kpi in REGISTRY.items()}
+    reader = Reader(RollupIndex(upto=f.date_to))
+    with shared_lifecycle():
+        return {
+            name: {**_kpi(reader, name, f), "previous": _kpi(reader, name, previous)}
+            for name in REGISTRY
+        }
+
+
+def kpi_compute(name: str, f: KpiFilter) -> dict:
+    """One KPI over the filter (no previous period)."""
+    return _kpi(Reader(RollupIndex(upto=f.date_to)), name, f)
+
+
+def _kpi(reader: Reader, name: str, f: KpiFilter) -> dict:
+    return reader.kpi(name, f) if can_read(name, f) else REGISTRY[name](f)
 
 
 def _bucket_end(start: date, interval: Interval) -> date:
@@ -68,7 +85,23 @@ def kpi_series(metric: str, f: KpiFilter, interval: Interval | str) -> list[dict
     series point equals the KPI asked for that period alone), with its first and last
     day as `period_start` and `period_end`. Raises KeyError for an unknown metric."""
     kpi = REGISTRY[metric]
+    buckets = series_buckets(f.date_from, f.date_to, interval)
+    if not can_read(metric, f):
+        with shared_lifecycle():
+            return [
+                {
+                    "period_start": start,
+                    "period_end": end,
+                    **kpi(replace(f, date_from=start, date_to=end)),
+                }
+                for start, end in buckets
+            ]
+    reader = SeriesReader(Reader(RollupIndex(upto=f.date_to)), f)
     return [
-        {"period_start": start, "period_end": end, **kpi(replace(f, date_from=start, date_to=end))}
-        for start, end in series_buckets(f.date_from, f.date_to, interval)
+        {
+            "period_start": start,
+            "period_end": end,
+            **reader.kpi(metric, replace(f, date_from=start, date_to=end)),
+        }
+        for start, end in buckets
     ]

@@ -16,11 +16,16 @@ from analytics.filters import KpiFilter
 from customers.models import Purchase
 
 
-def _purchases(f: KpiFilter) -> QuerySet[Purchase]:
+def purchases_in_period(f: KpiFilter) -> QuerySet[Purchase]:
     purchases = Purchase.objects.filter(occurred_at__gte=f.start, occurred_at__lt=f.end)
     if f.segment is not None:
         purchases = purchases.filter(customer__segment=f.segment)
     return purchases
+
+
+# The purchases of kpi_upsell_cross_sell_share's numerator, kind by kind.
+UPSELL = Q(kind=Purchase.Kind.UPSELL)
+CROSS_SELL = Q(kind=Purchase.Kind.CROSS_SELL)
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -39,10 +44,10 @@ def kpi_upsell_cross_sell_share(f: KpiFilter) -> dict:
 
     Counts purchases (orders), not money. Honours `segment` only.
     """
-    counts = _purchases(f).aggregate(
+    counts = purchases_in_period(f).aggregate(
         n=Count("id"),
-        upsell=Count("id", filter=Q(kind=Purchase.Kind.UPSELL)),
-        cross_sell=Count("id", filter=Q(kind=Purchase.Kind.CROSS_SELL)),
+        upsell=Count("id", filter=UPSELL),
+        cross_sell=Count("id", filter=CROSS_SELL),
     )
     n = counts["n"]
     return {
@@ -61,7 +66,7 @@ def kpi_average_order_value(f: KpiFilter) -> dict:
     Amounts are summed as stored, in whatever currency each purchase has: the KPI
     assumes one company currency. Honours `segment` only.
     """
-    figures = _purchases(f).aggregate(n=Count("id"), total=Sum("amount"))
+    figures = purchases_in_period(f).aggregate(n=Count("id"), total=Sum("amount"))
     n = figures["n"]
     total: Decimal | None = figures["total"]
     return {

@@ -23,7 +23,9 @@ dimensions (team, agent, channel, category) and `survey` do not describe custome
 are ignored.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 
@@ -102,11 +104,45 @@ def latest_change_before(instant: datetime) -> QuerySet[LifecycleChange]:
     return lifecycle_changes(occurred_at__lt=instant).order_by("-occurred_at", "-id")
 
 
+_lifecycle_memo: ContextVar[dict | None] = ContextVar("lifecycle_memo", default=None)
+
+
+@contextmanager
+def shared_lifecycle() -> Iterator[None]:
+    """Within the block, the lifecycle figures of each period and segment are computed
+    once, however many KPIs (churn, retention, churn vs acquisition, CLV) ask for them."""
+    token = _lifecycle_memo.set({})
+    try:
+        yield
+    finally:
+        _lifecycle_memo.reset(token)
+
+
 def _lifecycle(f: KpiFilter) -> dict[str, int]:
-    """One query: customers at the start and at the end of the period, customers lost
-    (active at the start, churned during it), customers who churned, customers acquired
-    (became customers: lead → customer or churned → customer) and customers active at
-    some moment of the period (at the start or acquired). Distinct customers each."""
+    """Customers at the start and at the end of the period, customers lost (active at the
+    start, churned during it), customers who churned, customers acquired (became
+    customers: lead → customer or churned → customer) and customers active at some moment
+    of the period (at the start or acquired). Distinct customers each; one query, or none
+    inside shared_lifecycle() when the same period and segment was already asked."""
+    memo = _lifecycle_memo.get()
+    key = (f.start, f.end, f.segment)
+    if memo is not None and key in memo:
+        return memo[key]
+    figures = _lifecycle_query(f)
+    if memo is not None:
+        memo[key] = figures
+    return figures
+
+
+def _lifecycle_query(f: KpiFilter) -> dict[str, int]:
+    customers, groups = lifecycle_customers(f)
+    return customers.aggregate(**{name: Count("pk", filter=q) for name, q in groups.items()})
+
+
+def lifecycle_customers(f: KpiFilter) -> tuple[QuerySet[Customer], dict[str, Q]]:
+    """The filter's customers with the aliases the lifecycle figures need, and the
+    condition of each figure (at_start, at_end, lost, churned, acquired, active_during;
+    see _lifecycle): `customers.filter(groups[name])` are the customers it counts."""
     start, end = f.start, f.end
     in_period = {"occurred_at__gte": start, "occurred_at__lt": end}
     customers = _customers(f).alias(
@@ -129,14 +165,14 @@ def _lifecycle(f: KpiFilter) -> dict[str, int]:
     acquired = Q(joined_in_period=True) | Q(
         join_logged=False, became_customer_at__gte=start, became_customer_at__lt=end
     )
-    return customers.aggregate(
-        at_start=Count("pk", filter=active_at_start),
-        at_end=Count("pk", filter=Q(end_stage=Stage.CUSTOMER)),
-        lost=Count("pk", filter=active_at_start & churned),
-        churned=Count("pk", filter=churned),
-        acquired=Count("pk", filter=acquired),
-        active_during=Count("pk", filter=active_at_start | acquired),
-    )
+    return customers, {
+        "at_start": active_at_start,
+        "at_end": Q(end_stage=Stage.CUSTOMER),
+        "lost": active_at_start & churned,
+        "churned": churned,
+        "acquired": acquired,
+        "active_during": active_at_start | acquired,
+    }
 
 
 def _retention(figures: dict[str, int]) -> float | None:
@@ -205,6 +241,15 @@ def kpi_churn_vs_acquisition(f: KpiFilter) -> dict:
     }
 
 
+def purchases_to_date(f: KpiFilter) -> QuerySet[Purchase]:
+    """Every purchase up to the end of the period (of the filter's segment): kpi_clv's
+    money and buyers."""
+    purchases = Purchase.objects.filter(occurred_at__lt=f.end)
+    if f.segment is not None:
+        purchases = purchases.filter(customer__segment=f.segment)
+    return purchases
+
+
 def kpi_clv(f: KpiFilter) -> dict:
     """Customer lifetime value, from purchase margins.
 
@@ -221,36 +266,60 @@ def kpi_clv(f: KpiFilter) -> dict:
 
     Money is summed as stored, assuming one company currency. Honours `segment` only.
     """
-    discount_rate = float(settings.CXM_CLV_DISCOUNT_RATE)
-    purchases = Purchase.objects.filter(occurred_at__lt=f.end)
-    if f.segment is not None:
-        purchases = purchases.filter(customer__segment=f.segment)
-    money = purchases.aggregate(
+    money = purchases_to_date(f).aggregate(
         buyers=Count("customer", distinct=True),
         total=Sum("margin"),
         period=Coalesce(Sum("margin", filter=Q(occurred_at__gte=f.start)), Value(Decimal("0"))),
     )
     n = money["buyers"]
-    # Divide the exact decimal totals, so the figures are the same on every database.
-    historical = float(money["total"] / n) if n else None
+    return clv_figures(f, buyers=n, total_margin=money["total"], period_margin=money["period"])
 
+
+def clv_figures(
+    f: KpiFilter, *, buyers: int, total_margin: Decimal | None, period_margin: Decimal
+) -> dict:
+    """The CLV answer from the purchase money (up to the period's end and within it) and
+    the period's lifecycle figures (shared with the rollups)."""
+    discount_rate = float(settings.CXM_CLV_DISCOUNT_RATE)
+    # Divide the exact decimal totals, so the figures are the same on every database.
+    historical = float(total_margin / buyers) if buyers else None
     figures = _lifecycle(f)
     retention = _retention(figures)
     predictive = None
     if retention is not None and figures["active_during"]:
-        margin_per_customer = float(money["period"] / figures["active_during"])
+        margin_per_customer = float(period_margin / figures["active_during"])
         r = max(retention / 100, 0.0)
         denominator = 1 + discount_rate - r
         if denominator > 0:
             predictive = margin_per_customer * r / denominator
     return {
         "value": historical,
-        "n": n,
+        "n": buyers,
         "historical": historical,
         "predictive": predictive,
         "discount_rate": discount_rate,
-        "small_sample": _small(n),
+        "small_sample": _small(buyers),
     }
+
+
+def leads_created(f: KpiFilter) -> QuerySet[Customer]:
+    """The leads kpi_conversion_rate counts, with joined_at (their first lead → customer
+    change, or became_customer_at) aliased; lead_converted(f) keeps the converted."""
+    first_join = (
+        lifecycle_changes(from_stage=Stage.LEAD, to_stage=Stage.CUSTOMER)
+        .order_by("occurred_at", "id")
+        .values("occurred_at")[:1]
+    )
+    return (
+        _customers(f)
+        .filter(created_at__gte=f.start, created_at__lt=f.end)
+        .alias(joined_at=Coalesce(Subquery(first_join), F("became_customer_at")))
+        .filter(Q(joined_at__isnull=True) | Q(joined_at__gt=F("created_at")))
+    )
+
+
+def lead_converted(f: KpiFilter) -> Q:
+    return Q(joined_at__lt=f.end)
 
 
 def kpi_conversion_rate(f: KpiFilter) -> dict:
@@ -265,18 +334,9 @@ def kpi_conversion_rate(f: KpiFilter) -> dict:
     those whose lead → customer change falls in the period. n = leads created; none →
     None. Honours `segment` only.
     """
-    first_join = (
-        lifecycle_changes(from_stage=Stage.LEAD, to_stage=Stage.CUSTOMER)
-        .order_by("occurred_at", "id")
-        .values("occurred_at")[:1]
+    figures = leads_created(f).aggregate(
+        n=Count("pk"), converted=Count("pk", filter=lead_converted(f))
     )
-    leads = (
-        _customers(f)
-        .filter(created_at__gte=f.start, created_at__lt=f.end)
-        .alias(joined_at=Coalesce(Subquery(first_join), F("became_customer_at")))
-        .filter(Q(joined_at__isnull=True) | Q(joined_at__gt=F("created_at")))
-    )
-    figures = leads.aggregate(n=Count("pk"), converted=Count("pk", filter=Q(joined_at__lt=f.end)))
     n = figures["n"]
     return {
         "value": _share(figures["converted"], n),

@@ -72,6 +72,13 @@ def scored_answers(f: KpiFilter, question_type: str) -> QuerySet[Answer]:
     )
 
 
+# The answers each NPS and CSAT figure counts, over scored_answers() of their type.
+PROMOTERS = Q(score__gte=9)
+PASSIVES = Q(score__gte=7, score__lte=8)
+DETRACTORS = Q(score__lte=6)
+SATISFIED = Q(score__gte=4)
+
+
 def kpi_nps(f: KpiFilter) -> dict:
     """Net Promoter Score over the 0-10 answers given in the period.
 
@@ -82,11 +89,16 @@ def kpi_nps(f: KpiFilter) -> dict:
     """
     counts = scored_answers(f, Question.Type.NPS).aggregate(
         n=Count("id"),
-        promoters=Count("id", filter=Q(score__gte=9)),
-        passives=Count("id", filter=Q(score__gte=7, score__lte=8)),
-        detractors=Count("id", filter=Q(score__lte=6)),
+        promoters=Count("id", filter=PROMOTERS),
+        passives=Count("id", filter=PASSIVES),
+        detractors=Count("id", filter=DETRACTORS),
     )
-    n, promoters, detractors = counts["n"], counts["promoters"], counts["detractors"]
+    return nps_figures(counts["promoters"], counts["passives"], counts["detractors"])
+
+
+def nps_figures(promoters: int, passives: int, detractors: int) -> dict:
+    """The NPS answer from its three counts (shared with the rollups)."""
+    n = promoters + passives + detractors
     value = margin = None
     if n:
         p, d = promoters / n, detractors / n
@@ -97,7 +109,7 @@ def kpi_nps(f: KpiFilter) -> dict:
         "value": value,
         "n": n,
         "promoters": promoters,
-        "passives": counts["passives"],
+        "passives": passives,
         "detractors": detractors,
         "margin95": margin,
         "small_sample": _small(n),
@@ -112,7 +124,7 @@ def kpi_csat(f: KpiFilter) -> dict:
     """
     figures = scored_answers(f, Question.Type.CSAT).aggregate(
         n=Count("id"),
-        satisfied=Count("id", filter=Q(score__gte=4)),
+        satisfied=Count("id", filter=SATISFIED),
         mean=Avg(Cast("score", FloatField())),
     )
     n = figures["n"]
@@ -135,6 +147,31 @@ def kpi_ces(f: KpiFilter) -> dict:
     answers; agree_share = % of answers in the top three points (5-7). n = answers; no
     answers → value and agree_share None.
     """
+    figures = ces_answers(f).aggregate(
+        n=Count("id"),
+        mean=Avg(
+            1.0 + Cast("agreement_scaled", FloatField()) / Cast("scale_steps", FloatField()),
+            output_field=FloatField(),
+        ),
+        agreeing=Count("id", filter=CES_AGREEING),
+    )
+    n = figures["n"]
+    return {
+        "value": figures["mean"] if n else None,
+        "n": n,
+        "agree_share": _share(figures["agreeing"], n),
+        "small_sample": _small(n),
+    }
+
+
+# An agreeing CES answer (top three points of 1-7), over ces_answers(); see kpi_ces.
+CES_AGREEING = Q(agreement_scaled__gte=F("agree_threshold"))
+
+
+def ces_answers(f: KpiFilter) -> QuerySet[Answer]:
+    """The CES answers given in the period, annotated with agreement_scaled and
+    scale_steps (their normalised agreement is 1 + agreement_scaled ÷ scale_steps) and
+    agree_threshold; see kpi_ces."""
     default_low, default_high = Question.DEFAULT_SCALES[Question.Type.CES]
     low = Coalesce("question__scale_min", Value(default_low))
     high = Coalesce("question__scale_max", Value(default_high))
@@ -154,21 +191,7 @@ def kpi_ces(f: KpiFilter) -> dict:
         agreement_scaled=F("agreement_steps") * steps,
         agree_threshold=F("scale_steps") * (CES_AGREE_FROM - 1),
     )
-    figures = answers.aggregate(
-        n=Count("id"),
-        mean=Avg(
-            1.0 + Cast("agreement_scaled", FloatField()) / Cast("scale_steps", FloatField()),
-            output_field=FloatField(),
-        ),
-        agreeing=Count("id", filter=Q(agreement_scaled__gte=F("agree_threshold"))),
-    )
-    n = figures["n"]
-    return {
-        "value": figures["mean"] if n else None,
-        "n": n,
-        "agree_share": _share(figures["agreeing"], n),
-        "small_sample": _small(n),
-    }
+    return answers
 
 
 def _invitation_q(f: KpiFilter) -> Q:
@@ -190,6 +213,14 @@ def _invitation_q(f: KpiFilter) -> Q:
     return q
 
 
+def invitations_sent(f: KpiFilter) -> QuerySet[Invitation]:
+    """The invitations kpi_response_rate counts: sent in the period, matching the filter."""
+    return Invitation.objects.filter(_invitation_q(f))
+
+
+ANSWERED = Q(response__isnull=False)  # an invitation with an answer
+
+
 def kpi_response_rate(f: KpiFilter) -> dict:
     """Survey response rate: invitations answered ÷ invitations sent * 100.
 
@@ -198,15 +229,21 @@ def kpi_response_rate(f: KpiFilter) -> dict:
     invitations sent; none sent → None. Ticket dimensions come from the invitation's
     ticket (relationship invitations have none, so a ticket filter leaves them out).
     """
-    counts = Invitation.objects.filter(_invitation_q(f)).aggregate(
-        n=Count("id"), answered=Count("id", filter=Q(response__isnull=False))
-    )
+    counts = invitations_sent(f).aggregate(n=Count("id"), answered=Count("id", filter=ANSWERED))
     n = counts["n"]
     return {
         "value": _share(counts["answered"], n),
         "n": n,
         "small_sample": _small(n),
     }
+
+
+def follow_up_responses(f: KpiFilter) -> QuerySet[Response]:
+    """Responses given in the period that opened a follow-up ticket (kpi_closed_loop_rate)."""
+    return Response.objects.filter(response_filter(f), follow_up_ticket__isnull=False)
+
+
+LOOP_CLOSED = Q(loop_closed_at__isnull=False)  # a follow-up whose loop is closed
 
 
 def kpi_closed_loop_rate(f: KpiFilter) -> dict:
@@ -218,13 +255,11 @@ def kpi_closed_loop_rate(f: KpiFilter) -> dict:
     in seconds, over the closed loops only (None when none is closed yet). n =
     responses with a follow-up; none → value None.
     """
-    responses = Response.objects.filter(response_filter(f), follow_up_ticket__isnull=False)
-    counts = responses.aggregate(
-        n=Count("id"), closed=Count("id", filter=Q(loop_closed_at__isnull=False))
-    )
+    responses = follow_up_responses(f)
+    counts = responses.aggregate(n=Count("id"), closed=Count("id", filter=LOOP_CLOSED))
     n = counts["n"]
     loop_times = distribution(
-        responses.filter(loop_closed_at__isnull=False),
+        responses.filter(LOOP_CLOSED),
         SecondsBetween("loop_closed_at", "answered_at"),
     )
     return {

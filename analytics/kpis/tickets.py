@@ -1,5 +1,5 @@
-"""Support KPIs over tickets: response and resolution times, resolution, first contact
-resolution, reopenings and SLA compliance.
+"""Support KPIs over tickets: response and resolution times (in calendar time and in
+business hours), resolution, first contact resolution, reopenings and SLA compliance.
 
 Which tickets a KPI reads, and on which local day (settings.TIME_ZONE) each one counts:
 
@@ -22,7 +22,7 @@ percentages are 0-100 with full precision; a KPI with no tickets answers None, n
 
 from collections.abc import Callable
 
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Expression, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 import analytics.kpis
@@ -65,12 +65,28 @@ def _resolved(f: KpiFilter) -> Q:
     return q
 
 
+def first_responded_tickets(f: KpiFilter) -> QuerySet[Ticket]:
+    """Tickets received in the period that have had a first response: those
+    kpi_first_response_time measures."""
+    return tickets_in_scope(f).filter(received_in_period(f), first_response_at__isnull=False)
+
+
+def resolved_tickets(f: KpiFilter) -> QuerySet[Ticket]:
+    """Tickets resolved in the period: the base of the resolution time, first contact
+    resolution, reopen rate and SLA compliance."""
+    return tickets_in_scope(f).filter(_resolved(f))
+
+
 def _percent(part: int, whole: int) -> float | None:
     return 100.0 * part / whole if whole else None
 
 
 def _times(tickets: QuerySet[Ticket], end: str) -> dict:
-    figures = distribution(tickets, SecondsBetween(end, "created_at"))
+    return _durations(tickets, SecondsBetween(end, "created_at"))
+
+
+def _durations(tickets: QuerySet[Ticket], seconds: str | Expression) -> dict:
+    figures = distribution(tickets, seconds)
     n = figures["n"]
     return {
         "median_s": figures["median"],
@@ -89,8 +105,7 @@ def kpi_first_response_time(f: KpiFilter) -> dict:
     Over the tickets created in the period (each counts on the day it was created) that
     have had a first response; tickets still waiting for one are left out, not counted
     as zero. Calendar time, not business hours. n: the tickets measured."""
-    tickets = tickets_in_scope(f).filter(received_in_period(f), first_response_at__isnull=False)
-    return _times(tickets, "first_response_at")
+    return _times(first_responded_tickets(f), "first_response_at")
 
 
 def kpi_resolution_time(f: KpiFilter) -> dict:
@@ -100,7 +115,47 @@ def kpi_resolution_time(f: KpiFilter) -> dict:
     Over the tickets resolved in the period, each counted on the day it was resolved; a
     reopened ticket is measured to its last resolution. Calendar time, not business
     hours; time spent pending on the customer is included. n: the tickets measured."""
-    return _times(tickets_in_scope(f).filter(_resolved(f)), "solved_at")
+    return _times(resolved_tickets(f), "solved_at")
+
+
+def business_first_responded_tickets(f: KpiFilter) -> QuerySet[Ticket]:
+    """The tickets kpi_first_response_time_business measures."""
+    return tickets_in_scope(f).filter(
+        received_in_period(f), first_response_business_s__isnull=False
+    )
+
+
+def business_resolved_tickets(f: KpiFilter) -> QuerySet[Ticket]:
+    """The tickets kpi_resolution_time_business measures."""
+    return resolved_tickets(f).filter(resolution_business_s__isnull=False)
+
+
+def kpi_first_response_time_business(f: KpiFilter) -> dict:
+    """First response time in business hours: the working time of the ticket's business
+    calendar from its creation to the first public reply of an agent, in seconds: its
+    median, mean and 90th percentile (as percentile_cont).
+
+    The tickets of kpi_first_response_time (created in the period, each counted on the
+    day it was created, that have had a first response), but only those with a business
+    value (Ticket.first_response_business_s): recorded at the first reply in the calendar
+    of the ticket's SLA policy; tickets whose policy counts calendar hours, or that have
+    no policy, are left out. Nights, weekends and holidays do not count. n: the tickets
+    measured."""
+    return _durations(business_first_responded_tickets(f), F("first_response_business_s"))
+
+
+def kpi_resolution_time_business(f: KpiFilter) -> dict:
+    """Resolution time in business hours: the working time of the ticket's business
+    calendar from its creation to its resolution, in seconds: its median, mean and 90th
+    percentile (as percentile_cont).
+
+    The tickets of kpi_resolution_time (resolved in the period, each counted on the day
+    it was resolved), but only those with a business value (Ticket.resolution_business_s):
+    recorded at the resolution in the calendar of the ticket's SLA policy, cleared by a
+    reopening and recorded again at the next resolution; tickets without a business
+    calendar are left out. Time pending on the customer within business hours is
+    included. n: the tickets measured."""
+    return _durations(business_resolved_tickets(f), F("resolution_business_s"))
 
 
 def kpi_resolution_rate(f: KpiFilter) -> dict:
@@ -128,7 +183,7 @@ def kpi_resolution_rate(f: KpiFilter) -> dict:
     }
 
 
-def _public_agent_replies() -> Coalesce:
+def public_agent_replies() -> Coalesce:
     """How many public replies agents wrote on the outer ticket."""
     replies = (
         Message.objects.filter(ticket=OuterRef("pk"), kind=Message.Kind.REPLY, from_customer=False)
@@ -140,6 +195,13 @@ def _public_agent_replies() -> Coalesce:
     return Coalesce(Subquery(replies, output_field=IntegerField()), 0)
 
 
+# A resolved ticket resolved at first contact (over tickets annotated with
+# public_replies=public_agent_replies()); see kpi_fcr_rate.
+FIRST_CONTACT = Q(reopen_count=0) & (
+    Q(public_replies=1) | Q(public_replies=0, first_response_at__isnull=False)
+)
+
+
 def kpi_fcr_rate(f: KpiFilter) -> dict:
     """First contact resolution = resolved tickets with exactly one public agent reply
     and never reopened (reopen_count 0) ÷ resolved tickets * 100.
@@ -149,14 +211,10 @@ def kpi_fcr_rate(f: KpiFilter) -> dict:
     timestamps but not their conversation: one answered (first_response_at set) with no
     stored message counts as one reply, the only one known. n: resolved tickets;
     first_contact: those resolved at first contact."""
-    first_contact = Q(reopen_count=0) & (
-        Q(public_replies=1) | Q(public_replies=0, first_response_at__isnull=False)
-    )
     counts = (
-        tickets_in_scope(f)
-        .filter(_resolved(f))
-        .annotate(public_replies=_public_agent_replies())
-        .aggregate(n=Count("pk"), first_contact=Count("pk", filter=first_contact))
+        resolved_tickets(f)
+        .annotate(public_replies=public_agent_replies())
+        .aggregate(n=Count("pk"), first_contact=Count("pk", filter=FIRST_CONTACT))
     )
     n = counts["n"]
     return {
@@ -167,15 +225,14 @@ def kpi_fcr_rate(f: KpiFilter) -> dict:
     }
 
 
+REOPENED = Q(reopen_count__gt=0)  # a ticket reopened at least once
+
+
 def kpi_reopen_rate(f: KpiFilter) -> dict:
     """Reopen rate = resolved tickets that were reopened at least once (reopen_count > 0)
     ÷ resolved tickets * 100, over the tickets resolved in the period (counted on their
     last resolution day). n: resolved tickets; reopened: those reopened."""
-    counts = (
-        tickets_in_scope(f)
-        .filter(_resolved(f))
-        .aggregate(n=Count("pk"), reopened=Count("pk", filter=Q(reopen_count__gt=0)))
-    )
+    counts = resolved_tickets(f).aggregate(n=Count("pk"), reopened=Count("pk", filter=REOPENED))
     n = counts["n"]
     return {
         "value": _percent(counts["reopened"], n),
@@ -183,6 +240,17 @@ def kpi_reopen_rate(f: KpiFilter) -> dict:
         "reopened": counts["reopened"],
         "small_sample": _small(n),
     }
+
+
+# A ticket with an SLA target, and one that missed it; see kpi_sla_compliance.
+SLA_WITH_TARGET = Q(first_response_due_at__isnull=False) | Q(resolution_due_at__isnull=False)
+SLA_MISSED = (
+    Q(first_response_breached=True)
+    | Q(resolution_breached=True)
+    | Q(first_response_at__gt=F("first_response_due_at"))
+    | Q(first_response_at__isnull=True, solved_at__gt=F("first_response_due_at"))
+    | Q(solved_at__gt=F("resolution_due_at"))
+)
 
 
 def kpi_sla_compliance(f: KpiFilter) -> dict:
@@ -197,19 +265,10 @@ def kpi_sla_compliance(f: KpiFilter) -> dict:
     reply after the first-response due time. Due times are the stored ones, in the
     policy's business hours with time pending on the customer added. n: tickets with a
     target; met: those meeting both."""
-    with_target = Q(first_response_due_at__isnull=False) | Q(resolution_due_at__isnull=False)
-    missed = (
-        Q(first_response_breached=True)
-        | Q(resolution_breached=True)
-        | Q(first_response_at__gt=F("first_response_due_at"))
-        | Q(first_response_at__isnull=True, solved_at__gt=F("first_response_due_at"))
-        | Q(solved_at__gt=F("resolution_due_at"))
-    )
     counts = (
-        tickets_in_scope(f)
-        .filter(_resolved(f))
-        .filter(with_target)
-        .aggregate(n=Count("pk"), missed=Count("pk", filter=missed))
+        resolved_tickets(f)
+        .filter(SLA_WITH_TARGET)
+        .aggregate(n=Count("pk"), missed=Count("pk", filter=SLA_MISSED))
     )
     n = counts["n"]
     met = n - counts["missed"]
@@ -223,7 +282,9 @@ def kpi_sla_compliance(f: KpiFilter) -> dict:
 
 KPIS: dict[str, Callable[[KpiFilter], dict]] = {
     "first_response_time": kpi_first_response_time,
+    "first_response_time_business": kpi_first_response_time_business,
     "resolution_time": kpi_resolution_time,
+    "resolution_time_business": kpi_resolution_time_business,
     "resolution_rate": kpi_resolution_rate,
     "fcr_rate": kpi_fcr_rate,
     "reopen_rate": kpi_reopen_rate,

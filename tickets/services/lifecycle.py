@@ -17,7 +17,15 @@ from cxm.lib.exceptions import ApplicationError
 
 from .. import signals
 from ..models import Message, Tag, Team, Ticket, TicketEvent
-from ..sla import sla_pause, sla_refresh, sla_resume
+from ..sla import (
+    BusinessCalendars,
+    business_schedule,
+    business_seconds_since_created,
+    business_times_refresh,
+    sla_pause,
+    sla_refresh,
+    sla_resume,
+)
 from .assignment import pick_assignee
 from .notifications import notify, queue_reply_email
 
@@ -159,6 +167,11 @@ def ticket_reply(*, ticket: Ticket, author, body: str) -> Message:
     if ticket.first_response_at is None:
         ticket.first_response_at = now
         fields += ["first_response_at", *sla_refresh(ticket, now=now)]
+        # After sla_refresh: ticket.sla_policy is the policy that applies now.
+        ticket.first_response_business_s = business_seconds_since_created(
+            ticket, now, business_schedule(ticket.sla_policy)
+        )
+        fields.append("first_response_business_s")
     if ticket.status == Status.NEW:
         ticket.status = Status.OPEN
         fields.append("status")
@@ -297,7 +310,10 @@ def _solve(ticket: Ticket, *, actor, at: datetime) -> None:
     ticket.solved_at = at
     ticket.solved_by = ticket.assignee or actor
     clock = sla_resume(ticket, now=at) or sla_refresh(ticket, now=at)
-    _save(ticket, "status", "solved_at", "solved_by", *clock)
+    ticket.resolution_business_s = business_seconds_since_created(
+        ticket, at, business_schedule(ticket.sla_policy)
+    )
+    _save(ticket, "status", "solved_at", "solved_by", "resolution_business_s", *clock)
     _event(ticket, TicketEvent.Kind.SOLVED, actor, previous, Status.SOLVED, at=at)
     signals.ticket_solved.send(sender=Ticket, ticket=ticket, actor=actor)
 
@@ -337,12 +353,13 @@ def ticket_close(*, ticket: Ticket, actor) -> Ticket:
 
 
 def _reopen(ticket: Ticket, *, actor) -> Ticket:
-    previous = ticket.status
+    previous, undone_solved_at = ticket.status, ticket.solved_at
     ticket.status = Status.OPEN
     ticket.reopen_count += 1
     ticket.solved_at = None
     ticket.closed_at = None
     ticket.solved_by = None
+    ticket.resolution_business_s = None  # measured again at the next resolution
     _save(
         ticket,
         "status",
@@ -350,10 +367,13 @@ def _reopen(ticket: Ticket, *, actor) -> Ticket:
         "solved_at",
         "closed_at",
         "solved_by",
+        "resolution_business_s",
         *sla_refresh(ticket, now=timezone.now()),
     )
     _event(ticket, TicketEvent.Kind.REOPENED, actor, previous, Status.OPEN)
-    signals.ticket_reopened.send(sender=Ticket, ticket=ticket, actor=actor)
+    signals.ticket_reopened.send(
+        sender=Ticket, ticket=ticket, actor=actor, undone_solved_at=undone_solved_at
+    )
     return ticket
 
 
@@ -382,10 +402,14 @@ def ticket_import_upsert(
     solved_at: datetime | None,
     closed_at: datetime | None,
     reopen_count: int,
+    calendars: BusinessCalendars | None = None,
 ) -> tuple[Ticket, bool]:
     """Create or update the ticket imported under `external_id`, keeping the source's
-    timestamps. The status follows from them. Imports announce nothing: a historical
-    ticket must not survey anybody today. Returns (ticket, created)."""
+    timestamps. The status follows from them; the business-hours response and resolution
+    times are measured in the calendar of the SLA policy matching the ticket (none: left
+    empty); a bulk import passes one `calendars` for all its rows, so each policy and
+    calendar is read once. Imports announce nothing: a historical ticket must not survey
+    anybody today. Returns (ticket, created)."""
     if not external_id or not external_id.strip():
         raise ValidationError({"external_id": _("An imported ticket needs an external id.")})
     for name, value in (("first_response_at", first_response_at), ("solved_at", solved_at)):
@@ -434,6 +458,10 @@ def ticket_import_upsert(
     changed = created or [name for name, value in values.items() if getattr(ticket, name) != value]
     for name, value in values.items():
         setattr(ticket, name, value)
+    # The source's own response and resolution, in the business calendar that applies.
+    measured = first_response_at is not None or solved_at is not None
+    calendars = calendars or BusinessCalendars()
+    business_times_refresh(ticket, calendars.schedule_for_ticket(ticket) if measured else None)
     # The rules behind the constraints are checked above, and the database enforces
     # them; re-checking them through full_clean doubled the time of a bulk import.
     ticket.full_clean(validate_constraints=False)

@@ -73,7 +73,12 @@ def heard(connect) -> list[Heard]:
 
     def listener(signal, sender, ticket, actor, **kwargs):
         assert sender is Ticket
-        assert not kwargs
+        # Only a reopening says more: the resolution it undid.
+        if signal is signals.ticket_reopened:
+            assert set(kwargs) == {"undone_solved_at"}
+            assert kwargs["undone_solved_at"] is not None
+        else:
+            assert not kwargs
         announcements.append(
             Heard(
                 signal=NAMES[signal],

@@ -1,0 +1,206 @@
+"""Writing the rollups: recompute runs of days (upserts, then the rows of those days that
+were not written again are removed), keep RollupDay's bookkeeping, mark days dirty.
+
+Concurrency, without a hot row: a change marks its days dirty only once it has
+committed (on_commit), and only where they are not dirty already, so a busy day costs one
+write per recomputation, not one per change. A recomputation first clears `dirty` and
+`final` (committed on their own), then reads the raw rows and writes the rollups, then
+sets `final`. A change that commits before the clearing is in what the recomputation
+reads; one that commits after marks the day dirty again for the next pass; while a day
+is being recomputed (final unset) it is read live. A process that dies in between leaves
+`final` unset, which the next pass picks up; a mark lost with a dying process is caught
+by the nightly reconciliation.
+"""
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Case, Min, Q, Value, When
+from django.utils import timezone
+
+from analytics.models import Dimension, RollupDay
+
+from .families import DAY, DIM, FAMILIES, Family, zone
+
+logger = logging.getLogger(__name__)
+
+CHUNK_DAYS = 31
+"""Days recomputed per transaction: bounds the memory and the length of each transaction."""
+BATCH = 2000
+ROLLUP_LOCK = 0x6B70_6973  # any constant: the advisory lock's key
+
+
+def local_day(moment: datetime | None) -> date | None:
+    return None if moment is None else timezone.localtime(moment, zone()).date()
+
+
+def today() -> date:
+    return timezone.localtime(timezone.now(), zone()).date()
+
+
+def yesterday() -> date:
+    return today() - timedelta(days=1)
+
+
+def _take_turns() -> None:
+    """On PostgreSQL, recomputations wait for each other (a transaction-scoped advisory
+    lock), so two workers never upsert the same rows in different orders. SQLite has one
+    writer at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
+
+
+def mark_dirty(days: Iterable[date | None]) -> None:
+    """Mark past days dirty once the current transaction commits (today is always read
+    live, so it needs no mark)."""
+    days = sorted({day for day in days if day is not None and day < today()})
+    if days:
+        transaction.on_commit(lambda: _mark(days))
+
+
+def _mark(days: list[date]) -> None:
+    RollupDay.objects.bulk_create([RollupDay(day=day) for day in days], ignore_conflicts=True)
+    RollupDay.objects.filter(day__in=days, dirty=False).update(dirty=True, marked_at=timezone.now())
+
+
+def _rows(family: Family, first: date, last: date, stamp: datetime) -> Iterator:
+    runs = [(first, last)]
+    for dimension in family.dimension_names():
+        for row in family.live(runs, dimension, None, by_day=True).iterator(chunk_size=BATCH):
+            fields = {key: row[source] for key, source in family.keys.items()}
+            fields.update({measure: row[measure] for measure in family.measures()})
+            if family.metric:
+                fields["metric"] = family.metric
+            yield family.model(
+                day=row[DAY],
+                dimension=dimension,
+                value="" if dimension == Dimension.ALL else str(row[DIM]),
+                computed_at=stamp,
+                **fields,
+            )
+
+
+def _write(family: Family, rows: Iterator) -> int:
+    unique = ["day", "dimension", "value", *family.keys]
+    if family.metric:
+        unique.insert(3, "metric")
+    update = [*family.measures(), "computed_at"]
+    written = 0
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            written += _upsert(family, batch, unique, update)
+            batch = []
+    if batch:
+        written += _upsert(family, batch, unique, update)
+    return written
+
+
+def _upsert(family: Family, batch: list, unique: list[str], update: list[str]) -> int:
+    family.model.objects.bulk_create(
+        batch, update_conflicts=True, unique_fields=unique, update_fields=update
+    )
+    return len(batch)
+
+
+def recompute(first: date, last: date) -> int:
+    """Recompute every rollup for the local days first..last; returns the rows written."""
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    with transaction.atomic():
+        RollupDay.objects.bulk_create([RollupDay(day=day) for day in days], ignore_conflicts=True)
+        # Claimed: from here on a change marks the days dirty again, and they are read
+        # live until they are final.
+        RollupDay.objects.filter(day__range=(first, last)).update(dirty=False, final=False)
+    with transaction.atomic():
+        _take_turns()
+        stamp = timezone.now()
+        written = 0
+        for family in FAMILIES:
+            written += _write(family, _rows(family, first, last, stamp))
+            stale = family.model.objects.filter(day__range=(first, last), computed_at__lt=stamp)
+            if family.metric:
+                stale = stale.filter(metric=family.metric)
+            stale.delete()
+        RollupDay.objects.filter(day__range=(first, last)).update(
+            computed_at=stamp,
+            final=Case(When(day__lt=today(), then=Value(True)), default=Value(False)),
+        )
+    return written
+
+
+def chunks(first: date, last: date, size: int = CHUNK_DAYS) -> Iterator[tuple[date, date]]:
+    while first <= last:
+        end = min(first + timedelta(days=size - 1), last)
+        yield first, end
+        first = end + timedelta(days=1)
+
+
+def runs_of(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Consecutive days grouped into inclusive runs, none longer than CHUNK_DAYS."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if (
+            runs
+            and runs[-1][1] + timedelta(days=1) == day
+            and (day - runs[-1][0]).days < CHUNK_DAYS
+        ):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def recompute_dirty() -> int:
+    """Recompute the past days that are dirty or were computed before they ended, and
+    make sure yesterday has its row. Returns the days recomputed."""
+    current = today()
+    # A new row is dirty: yesterday gets computed once it has ended, even with no change.
+    RollupDay.objects.bulk_create(
+        [RollupDay(day=current - timedelta(days=1))], ignore_conflicts=True
+    )
+    days = list(
+        RollupDay.objects.filter(Q(dirty=True) | Q(final=False), day__lt=current).values_list(
+            "day", flat=True
+        )
+    )
+    for first, last in runs_of(days):
+        recompute(first, last)
+    return len(days)
+
+
+def first_day_with_data() -> date | None:
+    """The earliest local day any rolled-up row counts on."""
+    firsts = []
+    for family in FAMILIES:
+        if family.metric:
+            continue  # the durations count on the days of their ticket or response families
+        found = family.source().order_by().aggregate(first=Min(family.timestamp))["first"]
+        if found is not None:
+            firsts.append(local_day(found))
+    return min(firsts, default=None)
+
+
+def rebuild(
+    first: date | None = None,
+    last: date | None = None,
+    *,
+    progress: Callable[[date, date, int], None] | None = None,
+) -> tuple[int, int]:
+    """Recompute every day from `first` (default: the first day with data) to `last`
+    (default: yesterday), a month per transaction. Returns (days, rows written)."""
+    last = last or yesterday()
+    first = first or first_day_with_data()
+    if first is None or first > last:
+        return 0, 0
+    days = rows = 0
+    for chunk_first, chunk_last in chunks(first, last):
+        written = recompute(chunk_first, chunk_last)
+        days += (chunk_last - chunk_first).days + 1
+        rows += written
+        if progress:
+            progress(chunk_first, chunk_last, written)
+    return days, rows
