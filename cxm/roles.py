@@ -54,7 +54,7 @@ ROLE_PERMISSIONS = {
     AGENT: _TICKET_WORK,
     MANAGER: _TICKET_WORK + _MANAGER_EXTRA,
 }
-ADMIN_APPS = ("accounts", "customers", "tickets", "surveys", "analytics", "authtoken")
+ADMIN_APPS = ("accounts", "customers", "tickets", "surveys", "analytics", "privacy", "authtoken")
 
 
 def has_role(user, role: str) -> bool:
