@@ -3,6 +3,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.throttling import ScopedRateThrottle
 
+from cxm.lib.login_throttle import AxesLockoutMixin
+
 
 @extend_schema(
     tags=["auth"],
@@ -10,8 +12,9 @@ from rest_framework.throttling import ScopedRateThrottle
     summary="Exchange a username and password for an API token",
     description='Send the token on every request as "Authorization: Token <token>".',
 )
-class ThrottledObtainAuthToken(ObtainAuthToken):
-    # Throttled (REST_FRAMEWORK's "token" rate) so passwords cannot be guessed at speed.
+class ThrottledObtainAuthToken(AxesLockoutMixin, ObtainAuthToken):
+    # Throttled (REST_FRAMEWORK's "token" rate) so passwords cannot be guessed at speed,
+    # and locked out per username and address like the login page (django-axes).
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "token"
 
