@@ -14,7 +14,8 @@ from django.core.cache import cache
 from django.http import HttpRequest
 
 # (requests, seconds) per client IP and per invitation token; override with the
-# CXM_SURVEY_RATE_LIMITS setting, e.g. {"ip": (30, 600), "token": (10, 600)}.
+# CXM_SURVEY_RATE_LIMITS setting, e.g. {"ip": (30, 600), "token": (10, 600)}, which the
+# environment variable of that name sets (CXM_SURVEY_RATE_LIMITS=ip=30/600,token=10/600).
 DEFAULT_LIMITS: dict[str, tuple[int, int]] = {"ip": (30, 600), "token": (10, 600)}
 
 
