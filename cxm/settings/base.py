@@ -1,8 +1,10 @@
 """Settings shared by every environment; everything configurable comes from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -30,16 +32,19 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "crispy_forms",
     "crispy_bootstrap5",
+    "axes",
     "accounts",
     "customers",
     "tickets",
     "surveys",
     "analytics",
+    "privacy",
     "demo",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cxm.lib.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -50,6 +55,8 @@ MIDDLEWARE = [
     "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cxm.urls"
@@ -77,7 +84,13 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# A kept connection that died (the database restarted) is replaced at the start of the
+# next request instead of failing it: the web tier recovers without a restart.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that does not answer fails a request (and /healthz/, with 503) in
+    # seconds, not after the OS's TCP timeout. ?connect_timeout= in DATABASE_URL wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server and the Celery worker use the file at the same time.
     DATABASES["default"]["OPTIONS"] = {
@@ -91,6 +104,12 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes' AxesStandaloneBackend first: it refuses a locked-out login before any
+# password is checked (cxm.lib.login_throttle).
+AUTHENTICATION_BACKENDS = [
+    "cxm.lib.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -162,14 +181,26 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
     }
 else:
-    # Longer than the longest countdown/ETA we schedule, so Redis never redelivers
-    # a task that is merely waiting (see issue on worker faults).
+    # Redis gives a task nobody acknowledged within visibility_timeout to another worker.
+    # Far above the longest countdown we schedule (a reply email's retry backoff, at most
+    # 15 min: tickets/tasks.py) and the hard time limit (5 min), so a task that is merely
+    # waiting or still running never runs twice; one whose worker was killed comes back
+    # after this long (the outbox sweeps have long sent its invitations by then).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
+# Acknowledge a task once it has run, not when it arrives: a worker killed mid-task
+# (SIGKILL, the OOM killer, a lost machine) leaves it in the broker to run again. Every
+# task is idempotent (rows are claimed by conditional UPDATE), so a second run is harmless.
 CELERY_TASK_ACKS_LATE = True
+# Even with acks_late, Celery acknowledges the task of a pool process that died; requeue
+# it instead, so the next process runs it.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Each process reserves one task at a time: a killed worker strands no backlog of
+# unstarted tasks for the visibility timeout, and a long dispatch run holds up no others.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Far below the dispatch's STALE_CLAIM (15 min): a claimed invitation is never released
+# to another worker while the task that claimed it can still be sending it.
 CELERY_TASK_TIME_LIMIT = 5 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -191,6 +222,20 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "tickets.tasks.auto_close_solved_tickets",
         "schedule": 15 * 60.0,
     },
+    # KPI rollups: dirty days within a minute of the change; everything again each night.
+    "recompute-dirty-rollups": {
+        "task": "analytics.tasks.recompute_dirty_rollups",
+        "schedule": 30.0,
+    },
+    "reconcile-rollups": {
+        "task": "analytics.tasks.reconcile_rollups",
+        "schedule": crontab(hour=2, minute=30),
+    },
+    # Does nothing unless CXM_RETENTION_MONTHS is set.
+    "anonymise-old-content": {
+        "task": "privacy.tasks.anonymise_old_content",
+        "schedule": 24 * 60 * 60.0,
+    },
 }
 
 # --- Cache: per-process memory by default; CACHE_URL (e.g. redis://redis:6379/1) shares
@@ -198,9 +243,47 @@ CELERY_BEAT_SCHEDULE: dict = {
 # Not the broker's Redis database: clearing the cache must never drop queued tasks.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 CACHES["default"].setdefault("KEY_PREFIX", "cxm")
+
+
+def survey_rate_limits(value: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """{"ip": "30/600"} → {"ip": (30, 600)}: requests per window of seconds."""
+    limits = {}
+    for scope, limit in value.items():
+        count, _slash, seconds = limit.partition("/")
+        if scope not in ("ip", "token") or not (count.isdigit() and seconds.isdigit()):
+            raise environ.ImproperlyConfigured(
+                f"CXM_SURVEY_RATE_LIMITS: expected ip=<count>/<seconds> and/or "
+                f"token=<count>/<seconds>, got {scope}={limit}"
+            )
+        limits[scope] = (int(count), int(seconds))
+    return limits
+
+
+# Public survey POSTs allowed per client IP and per invitation token; what is not set
+# keeps surveys/throttle.py's default (ip=30/600, token=10/600). Load tests from one
+# address raise the ip limit.
+CXM_SURVEY_RATE_LIMITS = survey_rate_limits(env.dict("CXM_SURVEY_RATE_LIMITS", default={}))
 # How many proxies in front of the web processes append to X-Forwarded-For; 0 trusts
 # none and uses the connecting address (rate limits per customer IP on public pages).
 CXM_TRUSTED_PROXIES = env.int("CXM_TRUSTED_PROXIES", default=0)
+
+# --- Login throttling (django-axes): 5 wrong passwords for one username from one address
+# lock that pair out for 15 minutes, on the login page, the admin's and the API token
+# endpoint alike; other users and other addresses carry on. Attempts are rows in the
+# database, so every web process sees them; a superuser can unlock from the admin.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A try during the lockout, even with the right password, neither logs in nor extends
+# it: the page promises 15 minutes and keeps its word.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "cxm.lib.login_throttle.lockout_response"
+# Only failures are kept, and only until they expire: a history of every login's
+# address would be personal data nobody asked to keep.
+AXES_DISABLE_ACCESS_LOG = True
+# The same client address as the survey pages' rate limits (CXM_TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "surveys.throttle.client_ip"
 
 # No customer gets more than one survey (any survey) in this many days.
 CXM_SURVEY_FATIGUE_DAYS = env.int("CXM_SURVEY_FATIGUE_DAYS", default=30)
@@ -211,6 +294,8 @@ CXM_BASE_URL = env.str("CXM_BASE_URL", default="http://127.0.0.1:8000")
 CXM_AUTO_CLOSE_DAYS = env.int("CXM_AUTO_CLOSE_DAYS", default=4)
 # Discount rate d of the predictive CLV, m*r/(1+d-r), per KPI period (0.10 = 10 %).
 CXM_CLV_DISCOUNT_RATE = env.float("CXM_CLV_DISCOUNT_RATE", default=0.10)
+# Message bodies and survey comments older than this many months are anonymised (0: never).
+CXM_RETENTION_MONTHS = env.int("CXM_RETENTION_MONTHS", default=0)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 REST_FRAMEWORK = {
@@ -225,9 +310,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "cxm.lib.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cxm.lib.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "cxm.lib.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"token": "20/min"},
+    # Throttles count per client address: X-Forwarded-For only as far as CXM_TRUSTED_PROXIES
+    # go (DRF's default, None, would let any client pick its own address).
+    "NUM_PROXIES": CXM_TRUSTED_PROXIES,
 }
 
 SPECTACULAR_SETTINGS = {

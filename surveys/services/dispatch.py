@@ -130,37 +130,54 @@ def invitations_dispatch_due(
     deadline = time.monotonic() + budget.total_seconds()
     connection = get_connection()
     try:
-        connection.open()
         while time.monotonic() < deadline and (ids := _claim(now, limit)):
-            invitations = (
+            invitations = list(
                 Invitation.objects.filter(pk__in=ids, status=Status.SENDING)
                 .select_related("survey", "customer", "ticket")
                 .prefetch_related("survey__questions")
             )
-            for invitation in invitations:
+            for position, invitation in enumerate(invitations):
+                try:
+                    connection.open()  # once per run; again after a failed send closed it
+                except Exception as error:
+                    # Unreachable, refusing or silent: the rest of the batch counts this
+                    # try now instead of each waiting EMAIL_TIMEOUT on the same server.
+                    for unsent in invitations[position:]:
+                        _record_failure(unsent, error)
+                    return sent
                 sent += _send_one(invitation, connection=connection)
             if len(ids) < limit:
                 break
     finally:
-        connection.close()
+        _close_quietly(connection)
     return sent
+
+
+def _close_quietly(connection) -> None:
+    try:
+        connection.close()
+    except Exception:  # a server that went silent times out on QUIT too
+        logger.debug("closing a broken SMTP connection failed", exc_info=True)
+
+
+def _record_failure(invitation: Invitation, error: Exception) -> None:
+    """Back to scheduled after a backoff, or failed for good after MAX_ATTEMPTS; the
+    reason is kept either way (the admin shows it and can send it again)."""
+    logger.warning("Invitation %s not sent: %s", invitation.pk, error)
+    final = invitation.attempts >= MAX_ATTEMPTS
+    Invitation.objects.filter(pk=invitation.pk, status=Status.SENDING).update(
+        status=Status.FAILED if final else Status.SCHEDULED,
+        send_after=timezone.now() + _backoff(invitation.attempts),
+        last_error=f"{type(error).__name__}: {error}"[:2000],
+    )
 
 
 def _send_one(invitation: Invitation, *, connection) -> int:
     try:
         connection.send_messages([invitation_email(invitation)])
     except Exception as error:  # SMTP, network, a template: keep the reason, retry later
-        logger.warning("Invitation %s not sent: %s", invitation.pk, error)
-        try:
-            connection.close()  # a broken connection is reopened by the next send
-        except Exception:
-            logger.debug("closing a broken SMTP connection failed", exc_info=True)
-        final = invitation.attempts >= MAX_ATTEMPTS
-        Invitation.objects.filter(pk=invitation.pk, status=Status.SENDING).update(
-            status=Status.FAILED if final else Status.SCHEDULED,
-            send_after=timezone.now() + _backoff(invitation.attempts),
-            last_error=f"{type(error).__name__}: {error}"[:2000],
-        )
+        _close_quietly(connection)  # a broken connection is reopened for the next one
+        _record_failure(invitation, error)
         return 0
     Invitation.objects.filter(pk=invitation.pk, status=Status.SENDING).update(
         status=Status.SENT, sent_at=timezone.now(), last_error=""

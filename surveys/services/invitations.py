@@ -1,5 +1,6 @@
 """Creating and cancelling invitations: the outbox rows, written with the ticket."""
 
+import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -14,6 +15,7 @@ from tickets.models import Message, Ticket, TicketEvent
 from .. import rules
 from ..models import Invitation, Survey
 
+logger = logging.getLogger(__name__)
 Status = Invitation.Status
 
 
@@ -27,22 +29,27 @@ def _last_surveyed(customer: Customer, survey: Survey) -> tuple[datetime | None,
     return latest["any_survey"], latest["this_survey"]
 
 
+# The kick only asks a worker to look now; beat's sweep is what guarantees the send. So
+# one publish and one reconnect, no sleeping between: nobody waits on a dead broker.
+KICK_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
+
+
 def _kick_dispatch() -> None:
+    """After commit, ask a worker to send what is due: once per transaction, however many
+    invitations it wrote (a bulk close of 50 tickets publishes one task, not 50)."""
+    pending = transaction.get_connection().run_on_commit
+    if not any(callback is _dispatch_now for _, callback, _ in pending):
+        transaction.on_commit(_dispatch_now)
+
+
+def _dispatch_now() -> None:
+    """The row is the outbox: when the broker is down, beat's sweep sends it later."""
     from ..tasks import dispatch_due_invitations
 
-    transaction.on_commit(lambda: _send_task_quietly(dispatch_due_invitations))
-
-
-def _send_task_quietly(task) -> None:
-    """The row is the outbox: when the broker is down, beat's sweep sends it later."""
-    import logging
-
     try:
-        task.delay()
-    except Exception:
-        logging.getLogger(__name__).warning(
-            "Broker unavailable; the invitation waits for the next sweep.", exc_info=True
-        )
+        dispatch_due_invitations.apply_async(retry_policy=KICK_RETRY_POLICY)
+    except Exception as error:
+        logger.warning("Broker unavailable (%s); the invitation waits for the next sweep.", error)
 
 
 def _create(

@@ -419,7 +419,7 @@ def test_a_broker_that_refuses_the_kick_leaves_the_invitation_for_the_sweep(
     def broker_down(*args, **kwargs):
         raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr("surveys.tasks.dispatch_due_invitations.delay", broker_down)
+    monkeypatch.setattr("surveys.tasks.dispatch_due_invitations.apply_async", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         tickets.ticket_solve(ticket=ticket, actor=solver)
 

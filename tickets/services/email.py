@@ -1,6 +1,8 @@
 """Emailing public replies to customers, once each, with retries kept visible."""
 
+import logging
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -15,8 +17,28 @@ from cxm.lib.mail import one_line, recipient
 
 from ..models import Message, TicketEvent
 
+logger = logging.getLogger(__name__)
+
 # Far above EMAIL_TIMEOUT and the task time limit: a claim this old has no worker left.
 STALE_CLAIM = timedelta(minutes=15)
+# One publish and one reconnect, no sleeping between: the message row is the outbox.
+ENQUEUE_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0,
+    "interval_max": 0,
+}
+
+
+def reply_email_enqueue(message_id: int) -> None:
+    """Hand a queued reply to a worker (after commit). With the broker down the agent's
+    request still succeeds: the reply stays queued and the stale-email sweep sends it."""
+    from ..tasks import send_reply_email
+
+    try:
+        send_reply_email.apply_async((message_id,), retry_policy=ENQUEUE_RETRY_POLICY)
+    except Exception as error:
+        logger.warning("Broker unavailable (%s); reply %s waits for the sweep.", error, message_id)
 
 
 def reply_email_build(message: Message) -> EmailMultiAlternatives:
@@ -92,23 +114,28 @@ def message_email_retry(*, message: Message, actor) -> Message:
     if message.email_status != Message.EmailStatus.FAILED:
         raise ApplicationError(_("Only a reply whose email failed can be sent again."))
     message.email_status = Message.EmailStatus.QUEUED
-    message.save(update_fields=["email_status"])
-
-    from ..tasks import send_reply_email
-
-    transaction.on_commit(lambda: send_reply_email.delay(message.pk))
+    message.email_claimed_at = None  # queued afresh: the sweep's "never handed over"
+    message.save(update_fields=["email_status", "email_claimed_at"])
+    transaction.on_commit(partial(reply_email_enqueue, message.pk))
     return message
 
 
 def messages_requeue_stale_emails(*, older_than: timedelta = STALE_CLAIM) -> int:
     """Put back in the queue, and send, the replies a worker claimed but never finished
-    (killed mid-send). The claim is far older than any SMTP timeout, so the worker is
-    gone, not slow. Returns how many were requeued."""
+    (killed mid-send), and those queued that no worker ever claimed (the broker was down,
+    or lost its queue). Both are far older than any SMTP timeout, so the worker is gone,
+    not slow; the claim keeps a reply from going twice. Returns how many were requeued."""
+    cutoff = timezone.now() - older_than
     stale = Message.objects.filter(
         email_status=Message.EmailStatus.SENDING,
-        email_claimed_at__lt=timezone.now() - older_than,
+        email_claimed_at__lt=cutoff,
     )
-    requeued = []
+    never_claimed = Message.objects.filter(
+        email_status=Message.EmailStatus.QUEUED,
+        email_claimed_at__isnull=True,
+        created_at__lt=cutoff,
+    )
+    requeued = list(never_claimed.values_list("pk", flat=True))
     for message_id in list(stale.values_list("pk", flat=True)):
         if Message.objects.filter(pk=message_id, email_status=Message.EmailStatus.SENDING).update(
             email_status=Message.EmailStatus.QUEUED

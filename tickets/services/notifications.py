@@ -1,10 +1,13 @@
 """Telling agents and customers: in-app notifications and the reply email outbox."""
 
+from functools import partial
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Message, Notification, Ticket
+from .email import reply_email_enqueue
 
 _TEXTS = {
     Notification.Kind.ASSIGNED: _("%(reference)s was assigned to you: %(subject)s"),
@@ -29,10 +32,7 @@ def queue_reply_email(message: Message) -> None:
         return
     message.email_status = Message.EmailStatus.QUEUED
     message.save(update_fields=["email_status"])
-
-    from ..tasks import send_reply_email
-
-    transaction.on_commit(lambda: send_reply_email.delay(message.pk))
+    transaction.on_commit(partial(reply_email_enqueue, message.pk))
 
 
 def notifications_mark_read(*, user) -> int:
