@@ -43,7 +43,9 @@ COLUMNS: dict[str, Promise] = {
     "csat": _("CSAT"),
     "ces": _("CES"),
     "first_response_time": _("First response (median)"),
+    "first_response_time_business": _("First response, business hours (median)"),
     "resolution_time": _("Resolution time (median)"),
+    "resolution_time_business": _("Resolution time, business hours (median)"),
     "resolution_rate": _("Resolution rate"),
     "fcr_rate": _("First contact resolution"),
     "sla_compliance": _("SLA compliance"),
@@ -55,14 +57,23 @@ SUPPORT_KPIS = (
     "csat",
     "ces",
     "first_response_time",
+    "first_response_time_business",
     "resolution_time",
+    "resolution_time_business",
     "resolution_rate",
     "fcr_rate",
     "sla_compliance",
 )
 # Customer KPIs only follow the segment filter, so they only make sense on segment rows.
 SEGMENT_KPIS = (*SUPPORT_KPIS, "churn_rate", "clv")
-TIME_KPIS = frozenset({"first_response_time", "resolution_time"})
+TIME_KPIS = frozenset(
+    {
+        "first_response_time",
+        "first_response_time_business",
+        "resolution_time",
+        "resolution_time_business",
+    }
+)
 PERCENT_KPIS = frozenset({"csat", "resolution_rate", "fcr_rate", "sla_compliance", "churn_rate"})
 
 SORT_BY_LABEL = "label"

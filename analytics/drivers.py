@@ -220,32 +220,37 @@ class BucketRow:
         return self.n < SMALL_SAMPLE
 
 
-def csat_by_first_response(f: KpiFilter) -> list[BucketRow]:
-    """CSAT (% 4-5 and mean) of the CSAT answers given in the period, by the first
-    response time of the answer's ticket (first_response_at - created_at): under 1 h,
-    1 h to under 4 h, 4 h to under 24 h, 24 h or more. Answers without a ticket, or
-    whose ticket never had a first reply, are left out. One query."""
+def with_frt_bucket(answers: QuerySet[Answer]) -> QuerySet[Answer]:
+    """The answers whose ticket had a first reply, annotated with frt_bucket: the index
+    in FRT_BUCKETS of how long that reply took."""
     created = F("response__ticket__created_at")
     whens = [
         When(Q(response__ticket__first_response_at__lt=created + limit), then=Value(index))
         for index, (_label, limit) in enumerate(FRT_BUCKETS)
         if limit is not None
     ]
+    return answers.exclude(response__ticket__first_response_at__isnull=True).annotate(
+        frt_bucket=Case(*whens, default=Value(len(FRT_BUCKETS) - 1), output_field=IntegerField())
+    )
+
+
+def csat_by_first_response(f: KpiFilter) -> list[BucketRow]:
+    """CSAT (% 4-5 and mean) of the CSAT answers given in the period, by the first
+    response time of the answer's ticket (first_response_at - created_at): under 1 h,
+    1 h to under 4 h, 4 h to under 24 h, 24 h or more. Answers without a ticket, or
+    whose ticket never had a first reply, are left out. One query."""
+    answers = Answer.objects.filter(
+        response_filter(f, prefix="response__"),
+        question_type=Question.Type.CSAT,
+        score__isnull=False,
+    )
     groups = (
-        Answer.objects.filter(
-            response_filter(f, prefix="response__"),
-            question_type=Question.Type.CSAT,
-            score__isnull=False,
-        )
-        .exclude(response__ticket__first_response_at__isnull=True)
-        .annotate(
-            bucket=Case(*whens, default=Value(len(FRT_BUCKETS) - 1), output_field=IntegerField()),
-        )
+        with_frt_bucket(answers)
         .order_by()
-        .values("bucket")
+        .values("frt_bucket")
         .annotate(n=Count("id"), satisfied=Count("id", filter=Q(score__gte=4)), total=Sum("score"))
     )
-    by_bucket = {group["bucket"]: group for group in groups}
+    by_bucket = {group["frt_bucket"]: group for group in groups}
     rows = []
     for index, (label, _limit) in enumerate(FRT_BUCKETS):
         group = by_bucket.get(index, {"n": 0, "satisfied": 0, "total": 0})
@@ -285,7 +290,7 @@ class NpsGroupRow:
         return self.churn_base < SMALL_SAMPLE
 
 
-def _latest_nps_group(f: KpiFilter, customer_ref: str) -> tuple[Case, Subquery]:
+def latest_nps_group(f: KpiFilter, customer_ref: str) -> tuple[Case, Subquery]:
     """The group of the customer's latest NPS answer given before the period's end (of
     the filter's survey, if any), "none" without one; and the score itself, to be
     aliased as `latest_nps` where the group is used."""
@@ -313,7 +318,7 @@ def customers_by_latest_nps(f: KpiFilter) -> list[NpsGroupRow]:
     customer's latest NPS answer before the period's end. Honours `segment` and
     `survey`; the ticket dimensions do not describe customers and are ignored. Two
     queries."""
-    group, score = _latest_nps_group(f, "pk")
+    group, score = latest_nps_group(f, "pk")
     start, end = f.start, f.end
     in_period = {"occurred_at__gte": start, "occurred_at__lt": end}
     customers = Customer.objects.all()
@@ -342,7 +347,7 @@ def customers_by_latest_nps(f: KpiFilter) -> list[NpsGroupRow]:
         }
     )
 
-    purchase_group, purchase_score = _latest_nps_group(f, "customer_id")
+    purchase_group, purchase_score = latest_nps_group(f, "customer_id")
     purchases = Purchase.objects.filter(occurred_at__lt=end)
     if f.segment is not None:
         purchases = purchases.filter(customer__segment=f.segment)

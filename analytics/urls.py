@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views, views_at_risk, views_breakdowns, views_drivers, views_trends
+from . import views, views_at_risk, views_breakdowns, views_drill, views_drivers, views_trends
 
 app_name = "analytics"
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("trends/", views_trends.trends, name="trends"),
     path("at-risk/", views_at_risk.at_risk_list, name="at_risk"),
     path("drivers/", views_drivers.drivers, name="drivers"),
+    path("drill/<slug:metric>/", views_drill.drill, name="drill"),
 ]

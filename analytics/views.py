@@ -30,7 +30,9 @@ KPI_KINDS: dict[str, str] = {
     "clv": MONEY,
     "average_order_value": MONEY,
     "first_response_time": DURATION,
+    "first_response_time_business": DURATION,
     "resolution_time": DURATION,
+    "resolution_time_business": DURATION,
 }
 """How each KPI's headline figure reads; any KPI not listed is a 0-100 percentage."""
 

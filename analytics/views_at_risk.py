@@ -1,8 +1,6 @@
 """The at-risk customers page (/analytics/at-risk/) and its CSV export, for managers and
 admins: current customers ranked by risk score (analytics.at_risk), with the reasons."""
 
-import csv
-
 from django import forms
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
@@ -16,10 +14,9 @@ from customers.models import Customer
 from tickets.selectors import page_of
 
 from . import at_risk
+from .csv_export import csv_response
 
 PAGE_SIZE = 50
-# Spreadsheets run a cell starting with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class AtRiskForm(forms.Form):
@@ -40,15 +37,24 @@ class AtRiskForm(forms.Form):
         self.fields["segment"].widget.attrs["class"] = "form-select form-select-sm"
 
 
-def _neutralise(text: str) -> str:
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+def _csv_rows(customers):
+    for rank, customer in enumerate(customers.iterator(chunk_size=2000), start=1):
+        reasons = "; ".join(
+            f"{reason.text} (+{reason.points})" for reason in at_risk.risk_reasons(customer)
+        )
+        yield [
+            rank,
+            customer.pk,
+            customer.name,
+            customer.email,
+            customer.segment,
+            customer.risk_score,
+            reasons,
+        ]
 
 
 def _csv(customers, segment: str) -> HttpResponse:
     filename = f"at-risk-{segment or 'all'}-{timezone.localdate().isoformat()}.csv"
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
     header = [
         gettext("Rank"),
         gettext("Customer number"),
@@ -58,23 +64,7 @@ def _csv(customers, segment: str) -> HttpResponse:
         gettext("Risk score"),
         gettext("Reasons"),
     ]
-    writer.writerow(header)
-    for rank, customer in enumerate(customers.iterator(chunk_size=2000), start=1):
-        reasons = "; ".join(
-            f"{reason.text} (+{reason.points})" for reason in at_risk.risk_reasons(customer)
-        )
-        writer.writerow(
-            [
-                rank,
-                customer.pk,
-                _neutralise(customer.name),
-                _neutralise(customer.email),
-                _neutralise(customer.segment),
-                customer.risk_score,
-                _neutralise(reasons),
-            ]
-        )
-    return response
+    return csv_response(filename, header, _csv_rows(customers))
 
 
 @require_GET

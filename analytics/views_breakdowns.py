@@ -1,7 +1,6 @@
 """The breakdowns page (/analytics/breakdowns/) and its CSV export, for managers and
 admins: the main KPIs by team, agent, channel, category or segment over a period."""
 
-import csv
 from datetime import date, timedelta
 
 from django import forms
@@ -18,16 +17,16 @@ from .breakdowns import (
     DEFAULT_DIMENSION,
     DIMENSIONS,
     SORT_BY_LABEL,
+    TIME_KPIS,
     Breakdown,
     breakdown_sort_keys,
     breakdown_table,
 )
+from .csv_export import csv_response
 from .filters import KpiFilter
 from .kpis import SMALL_SAMPLE
 
 DEFAULT_DAYS = 30
-# Spreadsheets run a cell starting with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _default_period() -> tuple[date, date]:
@@ -74,27 +73,18 @@ class BreakdownForm(forms.Form):
         return cleaned
 
 
-def _neutralise(text: str) -> str:
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
 def _csv(breakdown: Breakdown, date_from: date, date_to: date) -> HttpResponse:
     filename = f"breakdown-{breakdown.by}-{date_from.isoformat()}-{date_to.isoformat()}.csv"
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
     header = [str(DIMENSIONS[breakdown.by])]
     for kpi in breakdown.columns:
-        unit = gettext(" (s)") if kpi in ("first_response_time", "resolution_time") else ""
+        unit = gettext(" (s)") if kpi in TIME_KPIS else ""
         header += [f"{COLUMNS[kpi]}{unit}", gettext("%(kpi)s n") % {"kpi": COLUMNS[kpi]}]
-    writer.writerow([_neutralise(text) for text in header])
-    for row in breakdown.rows:
-        # No data is an empty cell, never 0; numbers keep full precision.
-        cells: list[object] = [_neutralise(row.label)]
-        for cell in row.cells:
-            cells += ["" if cell.value is None else cell.value, cell.n]
-        writer.writerow(cells)
-    return response
+    # No data is an empty cell, never 0; numbers keep full precision.
+    rows = (
+        [row.label, *(figure for cell in row.cells for figure in (cell.value, cell.n))]
+        for row in breakdown.rows
+    )
+    return csv_response(filename, header, rows)
 
 
 def _sort_links(request: HttpRequest, breakdown: Breakdown) -> list[dict]:

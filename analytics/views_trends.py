@@ -5,16 +5,19 @@ numbers for screen readers.
 
 The survey and time series come from analytics.selectors.kpi_series (a point per bucket
 equals the KPI asked for that bucket alone); the distributions and the ticket volume are
-one grouped query each, with the KPI functions' own filters."""
+one grouped query each, with the KPI functions' own filters. Every number of a table
+links to the rows behind it (the drill-down of its bucket), and each table exports CSV
+(?format=csv&table=<chart key>) with the figures at full precision."""
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from django import forms
 from django.contrib.auth.decorators import permission_required
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
@@ -23,6 +26,8 @@ from django.views.decorators.http import require_GET
 
 from surveys.models import Question
 
+from .csv_export import csv_response
+from .drill import drill_url
 from .filters import KpiFilter
 from .forms import PeriodFilterForm, default_filter
 from .kpis import SMALL_SAMPLE
@@ -119,25 +124,44 @@ def ticket_volume(f: KpiFilter, interval: Interval) -> list[tuple[date, date, in
 # --- Charts ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TableCell:
+    """A cell of a chart's table: `text` for people (linked to `url`, the rows behind
+    the number, when there is one) and `value`, the figure itself, for the CSV."""
+
+    text: str
+    value: object = None
+    url: str | None = None
+
+
 @dataclass
 class Chart:
-    """One chart: `data` goes to trends.js as JSON; `headers` and `rows` (already
-    formatted text) form its table fallback."""
+    """One chart: `data` goes to trends.js as JSON; `headers` and `rows` form its table
+    fallback and its CSV."""
 
     key: str
     title: str
     description: str
     data: dict
     headers: list[str]
-    rows: list[list[str]] = field(default_factory=list)
+    rows: list[list[TableCell]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
         return f"trend-{self.key}"
 
 
-def _count(n: int) -> str:
-    return number_format(n, force_grouping=True)
+def _count(n: int, url: str | None = None) -> TableCell:
+    return TableCell(number_format(n, force_grouping=True), n, url)
+
+
+def _figure(value: float | None, kind: str, url: str | None = None) -> TableCell:
+    """A KPI figure; "No data" is not a number, so it links nowhere."""
+    return TableCell(format_figure(value, kind), value, url if value is not None else None)
+
+
+def _bucket(f: KpiFilter, point: dict) -> KpiFilter:
+    return replace(f, date_from=point["period_start"], date_to=point["period_end"])
 
 
 def _hours(seconds: float | None) -> float | None:
@@ -148,8 +172,11 @@ def _period_headers() -> list[str]:
     return [pgettext("first day of a period", "From"), pgettext("last day of a period", "To")]
 
 
-def _dates(start: date, end: date) -> list[str]:
-    return [date_format(start, "SHORT_DATE_FORMAT"), date_format(end, "SHORT_DATE_FORMAT")]
+def _dates(start: date, end: date) -> list[TableCell]:
+    return [
+        TableCell(date_format(start, "SHORT_DATE_FORMAT"), start.isoformat()),
+        TableCell(date_format(end, "SHORT_DATE_FORMAT"), end.isoformat()),
+    ]
 
 
 def _edge(point: dict, sign: int) -> float | None:
@@ -182,9 +209,9 @@ def nps_chart(f: KpiFilter, interval: Interval) -> Chart:
         rows=[
             [
                 *_dates(p["period_start"], p["period_end"]),
-                format_figure(p["value"], SCORE),
-                format_figure(p["margin95"], SCORE) if p["value"] is not None else "",
-                _count(p["n"]),
+                _figure(p["value"], SCORE, url := drill_url("nps", _bucket(f, p))),
+                _figure(p["margin95"], SCORE, url) if p["value"] is not None else TableCell(""),
+                _count(p["n"], url),
             ]
             for p in points
         ],
@@ -208,9 +235,9 @@ def csat_chart(f: KpiFilter, interval: Interval) -> Chart:
         rows=[
             [
                 *_dates(p["period_start"], p["period_end"]),
-                format_figure(p["value"], PERCENT),
-                format_figure(p["mean"], DECIMAL),
-                _count(p["n"]),
+                _figure(p["value"], PERCENT, drill_url("csat", _bucket(f, p), of_value=True)),
+                _figure(p["mean"], DECIMAL, url := drill_url("csat", _bucket(f, p))),
+                _count(p["n"], url),
             ]
             for p in points
         ],
@@ -234,9 +261,11 @@ def ces_chart(f: KpiFilter, interval: Interval) -> Chart:
         rows=[
             [
                 *_dates(p["period_start"], p["period_end"]),
-                format_figure(p["value"], DECIMAL),
-                format_figure(p["agree_share"], PERCENT),
-                _count(p["n"]),
+                _figure(p["value"], DECIMAL, url := drill_url("ces", _bucket(f, p))),
+                _figure(
+                    p["agree_share"], PERCENT, drill_url("ces", _bucket(f, p), part="agreeing")
+                ),
+                _count(p["n"], url),
             ]
             for p in points
         ],
@@ -268,7 +297,11 @@ def distribution_chart(
         description=_("How many answers gave each score in the period."),
         data=data,
         headers=[_("Score"), _("Answers")],
-        rows=[[str(score), _count(n)] for score, n in counts],
+        # The question types "nps" and "csat" are also their KPIs' names.
+        rows=[
+            [TableCell(str(score), score), _count(n, drill_url(question_type, f, score=score))]
+            for score, n in counts
+        ],
     )
 
 
@@ -285,7 +318,14 @@ def volume_chart(f: KpiFilter, interval: Interval) -> Chart:
             "y_title": _("Tickets"),
         },
         headers=[*_period_headers(), _("Tickets")],
-        rows=[[*_dates(start, end), _count(n)] for start, end, n in buckets],
+        # The tickets received are the base of the resolution rate.
+        rows=[
+            [
+                *_dates(start, end),
+                _count(n, drill_url("resolution_rate", replace(f, date_from=start, date_to=end))),
+            ]
+            for start, end, n in buckets
+        ],
     )
 
 
@@ -321,30 +361,47 @@ def times_chart(f: KpiFilter, interval: Interval) -> Chart:
         rows=[
             [
                 *_dates(a["period_start"], a["period_end"]),
-                format_figure(a["median_s"], DURATION),
-                _count(a["n"]),
-                format_figure(b["median_s"], DURATION),
-                _count(b["n"]),
+                _figure(
+                    a["median_s"], DURATION, url := drill_url("first_response_time", _bucket(f, a))
+                ),
+                _count(a["n"], url),
+                _figure(
+                    b["median_s"], DURATION, url := drill_url("resolution_time", _bucket(f, b))
+                ),
+                _count(b["n"], url),
             ]
             for a, b in zip(first, resolution, strict=True)
         ],
     )
 
 
+CHARTS: dict[str, Callable[[KpiFilter, Interval], Chart]] = {
+    "nps": nps_chart,
+    "csat": csat_chart,
+    "ces": ces_chart,
+    "nps-distribution": lambda f, _interval: distribution_chart(
+        "nps-distribution", _("NPS answers by score"), f, Question.Type.NPS, NPS_SCORES
+    ),
+    "csat-distribution": lambda f, _interval: distribution_chart(
+        "csat-distribution", _("CSAT answers by score"), f, Question.Type.CSAT, CSAT_SCORES
+    ),
+    "volume": volume_chart,
+    "times": times_chart,
+}
+"""The page's charts in order, by key (the key names a table to export as CSV)."""
+
+
 def trend_charts(f: KpiFilter, interval: Interval) -> list[Chart]:
-    return [
-        nps_chart(f, interval),
-        csat_chart(f, interval),
-        ces_chart(f, interval),
-        distribution_chart(
-            "nps-distribution", _("NPS answers by score"), f, Question.Type.NPS, NPS_SCORES
-        ),
-        distribution_chart(
-            "csat-distribution", _("CSAT answers by score"), f, Question.Type.CSAT, CSAT_SCORES
-        ),
-        volume_chart(f, interval),
-        times_chart(f, interval),
-    ]
+    return [chart(f, interval) for chart in CHARTS.values()]
+
+
+def _csv(chart: Chart, f: KpiFilter) -> HttpResponse:
+    period = f"{f.date_from.isoformat()}-{f.date_to.isoformat()}"
+    return csv_response(
+        f"trend-{chart.key}-{period}.csv",
+        chart.headers,
+        ([cell.value for cell in row] for row in chart.rows),
+    )
 
 
 @require_GET
@@ -356,6 +413,11 @@ def trends(request: HttpRequest) -> HttpResponse:
     else:
         f = default_filter()
         interval = auto_interval(f.days)
+    if request.GET.get("format") == "csv":
+        chart = CHARTS.get(request.GET.get("table", ""))
+        if chart is None:
+            raise Http404
+        return _csv(chart(f, interval), f)
     return render(
         request,
         "analytics/trends.html",

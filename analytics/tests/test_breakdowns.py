@@ -265,3 +265,38 @@ def test_every_grouping_renders(manager, two_teams, by):
     support_team_with_a_ticket_and_no_answers()
 
     assert manager.get(URL, {**MARCH, "by": by}).status_code == 200
+
+
+# --- Response and resolution times in business hours
+
+
+def test_business_hours_columns_follow_their_twins_as_durations_and_export_seconds(manager):
+    support = TeamFactory(name="Support")
+    TicketFactory(
+        team=support,
+        created_at=MID_MARCH,
+        first_response_at=MID_MARCH + timedelta(hours=65),
+        first_response_business_s=2 * 3600.0,
+        solved_at=MID_MARCH + timedelta(hours=67),
+        resolution_business_s=4 * 3600.0,
+        status="solved",
+    )
+
+    response = manager.get(URL, MARCH)
+
+    breakdown = response.context["breakdown"]
+    for twin in ("first_response_time", "resolution_time"):
+        assert breakdown.columns[breakdown.columns.index(twin) + 1] == f"{twin}_business"
+    (row,) = breakdown.rows
+    first_response = row.cell("first_response_time_business")
+    assert (first_response.value, first_response.n, first_response.duration) == (
+        2 * 3600.0,
+        1,
+        "2 h 0 min",
+    )
+    assert row.cell("first_response_time").duration == "2 d 17 h"
+    assert row.cell("resolution_time_business").duration == "4 h 0 min"
+    header, support_row = csv_rows(manager.get(URL, {**MARCH, "format": "csv"}))
+    column = header.index("First response, business hours (median) (s)")
+    assert support_row[column : column + 2] == ["7200.0", "1"]
+    assert "Resolution time, business hours (median) (s)" in header

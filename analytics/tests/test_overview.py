@@ -6,7 +6,7 @@ data, and plotly's own plotly.min.js served as a static file."""
 import json
 import os
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
@@ -21,6 +21,7 @@ from analytics.views import format_duration
 from customers.tests.factories import CustomerFactory
 from surveys import services as survey_services
 from surveys.models import Invitation, Question, Survey
+from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -295,3 +296,32 @@ def test_a_link_with_filters_only_shows_the_default_period_selected(client, mana
     html = client.get("/analytics/?channel=email").content.decode()
     selected = html.split('name="period"')[1].split("</select>")[0]
     assert 'value="last_30" selected' in selected
+
+
+# --- Response and resolution times in business hours
+
+
+def test_business_hours_cards_read_as_durations_right_after_their_twins(manager_user):
+    # Waited 65 hours (a weekend) for the first reply, 2 of them in business hours; solved
+    # 67 hours after it was sent, 4 of them in business hours.
+    Ticket.objects.create(
+        customer=CustomerFactory(),
+        subject="Refund",
+        created_at=IN_PERIOD,
+        first_response_at=IN_PERIOD + timedelta(hours=65),
+        first_response_business_s=2 * 3600.0,
+        solved_at=IN_PERIOD + timedelta(hours=67),
+        resolution_business_s=4 * 3600.0,
+        status=Ticket.Status.SOLVED,
+    )
+
+    html = client_for(manager_user).get(URL).content.decode()
+
+    assert card_value(html, "first_response_time") == "65 h 00 min"
+    assert card_value(html, "first_response_time_business") == "2 h 00 min"
+    assert card_value(html, "resolution_time") == "67 h 00 min"
+    assert card_value(html, "resolution_time_business") == "4 h 00 min"
+    assert "n = 1" in card(html, "resolution_time_business")
+    order = re.findall(r'<article[^>]*data-kpi="(\w+)"', html)
+    for twin in ("first_response_time", "resolution_time"):
+        assert order[order.index(twin) + 1] == f"{twin}_business"

@@ -98,7 +98,10 @@ def table_rows(html: str, key: str) -> list[list[str]]:
     match = re.search(rf'<table[^>]*data-table="{key}".*?<tbody>(.*?)</tbody>', html, re.S)
     assert match, f"no table for {key}"
     return [
-        [re.sub(r"\s+", " ", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        [
+            re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell)).strip()
+            for cell in re.findall(r"<td>(.*?)</td>", row, re.S)
+        ]
         for row in re.findall(r"<tr>(.*?)</tr>", match.group(1), re.S)
     ]
 
