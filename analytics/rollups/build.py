@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from analytics.models import Dimension, RollupDay
 
-from .families import DAY, DIM, FAMILIES, Family, zone
+from .families import DAY, FAMILIES, Family, zone
 
 logger = logging.getLogger(__name__)
 
@@ -66,45 +66,45 @@ def _mark(days: list[date]) -> None:
     RollupDay.objects.filter(day__in=days, dirty=False).update(dirty=True, marked_at=timezone.now())
 
 
-def _rows(family: Family, first: date, last: date, stamp: datetime) -> Iterator:
-    runs = [(first, last)]
+def _write(family: Family, first: date, last: date, stamp: datetime) -> int:
+    """Upsert the family's rows for the days first..last, every dimension at once: one
+    INSERT … SELECT whose source rows are read once (the finest grouping, a CTE), then
+    summed per dimension value (UNION ALL). Nothing passes through Python."""
+    fine, dimensions = family.fine([(first, last)])
+    inner_sql, inner_params = fine.query.sql_with_params()
+    q = connection.ops.quote_name
+    keys = list(family.keys)
+    measures = list(family.measures())
+    key_sources = [q(source) for source in family.keys.values()]
+    head = ["%s", "%s"] + (["%s"] if family.metric else [])  # dimension, computed_at, metric
+    selects, params = [], list(inner_params)
     for dimension in family.dimension_names():
-        for row in family.live(runs, dimension, None, by_day=True).iterator(chunk_size=BATCH):
-            fields = {key: row[source] for key, source in family.keys.items()}
-            fields.update({measure: row[measure] for measure in family.measures()})
-            if family.metric:
-                fields["metric"] = family.metric
-            yield family.model(
-                day=row[DAY],
-                dimension=dimension,
-                value="" if dimension == Dimension.ALL else str(row[DIM]),
-                computed_at=stamp,
-                **fields,
-            )
-
-
-def _write(family: Family, rows: Iterator) -> int:
-    unique = ["day", "dimension", "value", *family.keys]
-    if family.metric:
-        unique.insert(3, "metric")
-    update = [*family.measures(), "computed_at"]
-    written = 0
-    batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= BATCH:
-            written += _upsert(family, batch, unique, update)
-            batch = []
-    if batch:
-        written += _upsert(family, batch, unique, update)
-    return written
-
-
-def _upsert(family: Family, batch: list, unique: list[str], update: list[str]) -> int:
-    family.model.objects.bulk_create(
-        batch, update_conflicts=True, unique_fields=unique, update_fields=update
+        group = [q(DAY), *key_sources]
+        if dimension == Dimension.ALL:
+            value, where = "''", ""
+        else:
+            column = q(dimensions[dimension])
+            value, where = f"CAST({column} AS TEXT)", f" WHERE {column} IS NOT NULL"
+            group.append(column)
+        sums = [f"SUM({q(measure)})" for measure in measures]
+        selects.append(  # identifiers from model metadata, quoted; values are parameters
+            f"SELECT {q(DAY)}, {', '.join(head)}, {value}, {', '.join([*key_sources, *sums])} "  # noqa: S608
+            f"FROM fine{where} GROUP BY {', '.join(group)}"
+        )
+        params += [dimension, stamp] + ([family.metric] if family.metric else [])
+    columns = ["day", "dimension", "computed_at", *(["metric"] if family.metric else [])]
+    columns += ["value", *keys, *measures]
+    unique = ["day", "dimension", "value", *(["metric"] if family.metric else []), *keys]
+    updates = ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in [*measures, "computed_at"])
+    sql = (
+        f"INSERT INTO {q(family.model._meta.db_table)} ({', '.join(map(q, columns))}) "  # noqa: S608
+        f"SELECT * FROM (WITH fine AS ({inner_sql}) {' UNION ALL '.join(selects)}) AS rollup "
+        # WHERE true: SQLite's parser needs it before ON CONFLICT after a SELECT.
+        f"WHERE true ON CONFLICT ({', '.join(map(q, unique))}) DO UPDATE SET {updates}"
     )
-    return len(batch)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return max(cursor.rowcount, 0)
 
 
 def recompute(first: date, last: date) -> int:
@@ -120,7 +120,7 @@ def recompute(first: date, last: date) -> int:
         stamp = timezone.now()
         written = 0
         for family in FAMILIES:
-            written += _write(family, _rows(family, first, last, stamp))
+            written += _write(family, first, last, stamp)
             stale = family.model.objects.filter(day__range=(first, last), computed_at__lt=stamp)
             if family.metric:
                 stale = stale.filter(metric=family.metric)

@@ -122,6 +122,23 @@ class Family:
             group.append(DIM)
         return rows.values(*group).annotate(**self.measures())
 
+    def fine(self, runs: Runs) -> tuple[QuerySet, dict[str, str]]:
+        """The raw rows of `runs` summed per day, key and value of every dimension at
+        once (the finest grouping the rollups are sums of), with the column name of each
+        dimension."""
+        columns = {dimension: f"rollup_by_{dimension}" for dimension in self.dimensions}
+        rows = (
+            self.source()
+            .order_by()
+            .filter(self.in_runs(runs))
+            .annotate(
+                **{DAY: TruncDate(self.timestamp, tzinfo=zone())},
+                **{columns[d]: self.dimension_expression(d) for d in self.dimensions},
+            )
+        )
+        group = [DAY, *columns.values(), *self.keys.values()]
+        return rows.values(*group).annotate(**self.measures()), columns
+
     def dimension_names(self) -> list[str]:
         return [Dimension.ALL, *self.dimensions]
 

@@ -11,7 +11,7 @@ Beyond that, and for the customer lifecycle KPIs (churn, retention, churn vs acq
 conversion: whose figures follow each customer across the period, which daily sums cannot
 give), `can_read` says no and the caller computes from the raw rows.
 
-Medians and 90th percentiles come from the duration histograms and are within 0.5 % of
+Medians and 90th percentiles come from the duration histograms and are within 1 % of
 the raw figures (analytics.rollups.histogram); counts, sums, means and rates are exact.
 """
 
@@ -358,7 +358,7 @@ def _closed_loop(reader: Reader, f: KpiFilter, name: str) -> dict:
 
 EXACT_LIMIT = 10_000
 """Up to this many durations, medians and p90s are computed exactly from the raw rows (one
-query, a few milliseconds); beyond it they come from the histograms, within 0.5 %."""
+query, a few milliseconds); beyond it they come from the histograms, within 1 %."""
 
 
 def _times(metric: str):

@@ -331,8 +331,8 @@ def test_a_change_committed_while_its_day_is_recomputed_leaves_it_dirty(
     real_write = build._write
     marked = []
 
-    def write_then_change(family, rows):
-        written = real_write(family, rows)
+    def write_then_change(family, *args):
+        written = real_write(family, *args)
         if not marked:  # a change to that day commits while it is being recomputed
             with django_capture_on_commit_callbacks(execute=True):
                 build.mark_dirty([DAY_ONE])
