@@ -17,8 +17,20 @@ from django.db.models import (
 )
 
 from customers.selectors import filter_day_range
+from tickets.selectors import tickets_visible_to
 
 from .models import Answer, Invitation, Question, Response, Survey
+
+
+def _visible(rows: QuerySet, user) -> QuerySet:
+    """Answers and invitations about tickets the user may not open are not theirs to read
+    either (an agent restricted to their teams); those about no ticket are. No user: all."""
+    if user is None:
+        return rows
+    visible = tickets_visible_to(user)
+    if visible.query.where:  # restricted: filter, else every ticket is visible anyway
+        rows = rows.filter(Q(ticket__isnull=True) | Q(ticket__in=visible.values("pk")))
+    return rows
 
 
 def _ordered_questions() -> QuerySet[Question]:
@@ -73,8 +85,9 @@ def invitation_list(
     ticket: int | None = None,
     created_from: date | None = None,
     created_to: date | None = None,
+    user=None,
 ) -> QuerySet[Invitation]:
-    invitations = Invitation.objects.select_related("response")
+    invitations = _visible(Invitation.objects.select_related("response"), user)
     if survey is not None:
         invitations = invitations.filter(survey_id=survey)
     if status:
@@ -97,8 +110,9 @@ def _filtered_responses(
     team: int | None = None,
     agent: int | None = None,
     customer: int | None = None,
+    user=None,
 ) -> QuerySet[Response]:
-    responses = Response.objects.all()
+    responses = _visible(Response.objects.all(), user)
     if survey is not None:
         responses = responses.filter(survey_id=survey)
     if team is not None:
@@ -152,17 +166,19 @@ def _responses_for_cards() -> QuerySet[Response]:
     ).prefetch_related(_answers_with_questions())
 
 
-def customer_response_list(*, customer_id: int, limit: int = 10) -> list[Response]:
+def customer_response_list(*, customer_id: int, limit: int = 10, user=None) -> list[Response]:
     """The customer's latest answers with everything their card shows: two queries."""
-    return list(_responses_for_cards().filter(customer_id=customer_id)[:limit])
+    return list(_visible(_responses_for_cards(), user).filter(customer_id=customer_id)[:limit])
 
 
-def ticket_response_list(*, ticket_id: int, customer_id: int, limit: int = 5) -> list[Response]:
+def ticket_response_list(
+    *, ticket_id: int, customer_id: int, limit: int = 5, user=None
+) -> list[Response]:
     """The answers to show beside a ticket: first the ones about this ticket (its survey,
     or the answer this ticket follows up), then the customer's latest others. Two queries."""
     about_this_ticket = Q(ticket_id=ticket_id) | Q(follow_up_ticket_id=ticket_id)
     return list(
-        _responses_for_cards()
+        _visible(_responses_for_cards(), user)
         .filter(about_this_ticket | Q(customer_id=customer_id))
         .annotate(
             about_ticket=Case(

@@ -319,6 +319,8 @@ class TagAdmin(admin.ModelAdmin):
 class WorkingHoursInline(admin.TabularInline):
     model = WorkingHours
     extra = 0
+    # A business calendar without working hours would make every SLA clock fail.
+    min_num = 1
 
 
 class HolidayInline(admin.TabularInline):

@@ -149,7 +149,7 @@ class InvitationListCreateApi(APIView):
         return get_paginated_response(
             pagination_class=self.pagination_class,
             serializer_class=self.OutputSerializer,
-            queryset=selectors.invitation_list(**filters.validated_data),
+            queryset=selectors.invitation_list(**filters.validated_data, user=request.user),
             request=request,
             view=self,
         )
@@ -184,7 +184,7 @@ class ResponseListApi(APIView):
         return get_paginated_response(
             pagination_class=self.pagination_class,
             serializer_class=self.OutputSerializer,
-            queryset=selectors.response_list(**filters.validated_data),
+            queryset=selectors.response_list(**filters.validated_data, user=request.user),
             request=request,
             view=self,
         )
@@ -208,7 +208,7 @@ class ResponseExportApi(APIView):
     def get(self, request: Request) -> StreamingHttpResponse:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        answers = selectors.response_export_answers(**filters.validated_data)
+        answers = selectors.response_export_answers(**filters.validated_data, user=request.user)
         response = StreamingHttpResponse(
             _csv_lines(answers), content_type="text/csv; charset=utf-8"
         )

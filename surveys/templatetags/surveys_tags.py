@@ -92,7 +92,9 @@ def customer_answers(
     comment, and the follow-up ticket with the state of its loop."""
     if not _may_read_answers(context):
         return {"hidden": True}
-    responses = selectors.customer_response_list(customer_id=customer.pk, limit=limit)
+    responses = selectors.customer_response_list(
+        customer_id=customer.pk, limit=limit, user=context["request"].user
+    )
     return {
         "cards": [_card(response) for response in responses],
         "heading_id": f"customer-answers-{customer.pk}",
@@ -106,7 +108,10 @@ def ticket_answers(context: template.Context, ticket: Ticket, limit: int = 5) ->
     if not _may_read_answers(context):
         return {"hidden": True}
     responses = selectors.ticket_response_list(
-        ticket_id=ticket.pk, customer_id=ticket.customer_id, limit=limit
+        ticket_id=ticket.pk,
+        customer_id=ticket.customer_id,
+        limit=limit,
+        user=context["request"].user,
     )
     return {
         "cards": [_card(response, ticket) for response in responses],

@@ -19,7 +19,7 @@ from accounts.tests.factories import agent
 from customers.tests.factories import CustomerFactory
 from surveys import models as survey_models
 from surveys import throttle
-from surveys.models import Invitation, Question, Response, Survey
+from surveys.models import Answer, Invitation, Question, Response, Survey
 from tickets import services as ticket_services
 from tickets.models import Message, Ticket
 from tickets.tests.factories import TeamFactory
@@ -279,6 +279,45 @@ def test_the_ticket_sidebar_lists_only_the_customers_tickets_the_agent_may_see(d
 
     assert THEIRS_SUBJECT not in page.text
     assert theirs.reference not in page.text
+
+
+def _answer_about(ticket: Ticket, comment: str) -> Response:
+    survey = make_survey()
+    response = Response.objects.create(
+        survey=survey, customer=ticket.customer, ticket=ticket, team=ticket.team
+    )
+    Answer.objects.create(
+        response=response,
+        question=survey.questions.get(),
+        question_type=Question.Type.NPS,
+        score=3,
+        text=comment,
+    )
+    return response
+
+
+def test_answers_about_another_teams_ticket_are_not_shown_to_a_restricted_agent(
+    desk, api, ours, theirs
+):
+    _answer_about(ours, "Our invoice was wrong")
+    _answer_about(theirs, "The parcel never came")
+
+    for page in (
+        desk.get(reverse("customers:detail", args=[ours.customer_id])),
+        desk.get(reverse("desk:ticket_detail", args=[ours.pk])),
+        api.get("/api/v1/responses/"),
+        api.get("/api/v1/responses/export.csv"),
+        api.get(f"/api/v1/invitations/?ticket={theirs.pk}"),
+    ):
+        text = page.getvalue().decode() if page.streaming else page.text
+        assert page.status_code == 200
+        assert "The parcel never came" not in text
+        assert theirs.reference not in text
+    assert (
+        "Our invoice was wrong"
+        in desk.get(reverse("customers:detail", args=[ours.customer_id])).text
+    )
+    assert "Our invoice was wrong" in api.get("/api/v1/responses/").text
 
 
 # --- Survey tokens ------------------------------------------------------------------------
