@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from accounts.models import Language
+from cxm.lib.timestamps import validate_timestamp
 
 from ..models import Channel, Customer, CustomerEvent, Purchase
 
@@ -29,6 +30,13 @@ class RelatedIdField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
+class TimestampField(serializers.DateTimeField):
+    """A date and time within the span the product accepts (1970 to 2099)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validators=[validate_timestamp], **kwargs)
+
+
 def active_users():
     return get_user_model().objects.filter(is_active=True)
 
@@ -37,6 +45,9 @@ def active_users():
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):
+    # Empty when the customer gave none, which the schema must allow beside a valid email.
+    email = serializers.EmailField(read_only=True, allow_blank=True)
+
     class Meta:
         model = Customer
         fields = (
@@ -101,7 +112,7 @@ class PurchaseOutputSerializer(serializers.ModelSerializer):
 
 
 class PurchaseUpdateInputSerializer(serializers.Serializer):
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = TimestampField(required=False)
     amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"))
     margin = serializers.DecimalField(max_digits=12, decimal_places=2)
     currency = serializers.RegexField(
@@ -140,7 +151,7 @@ class CustomerEventOutputSerializer(serializers.ModelSerializer):
 class CustomerEventUpdateInputSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     kind = serializers.ChoiceField(choices=CustomerEvent.Kind.choices)
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = TimestampField(required=False)
     value = serializers.DecimalField(
         max_digits=12, decimal_places=2, required=False, allow_null=True
     )

@@ -5,6 +5,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
@@ -499,6 +500,9 @@ def test_an_admin_reads_one_purchase(admin_user):
         ({"currency": "EURO"}, "currency"),
         ({"occurred_at": "yesterday"}, "occurred_at"),
         ({"occurred_at": "2025-02-30T10:00:00"}, "occurred_at"),
+        # Before 1901 Madrid's offset was -00:14:44, which no RFC 3339 client can read.
+        ({"occurred_at": "0504-05-02T17:57:14Z"}, "occurred_at"),
+        ({"occurred_at": "9999-12-31T23:59:59Z"}, "occurred_at"),
         ({"customer": 424242}, "customer"),
         ({"customer": "first"}, "customer"),
         ({"customer": {"id": 1}}, "customer"),
@@ -638,6 +642,7 @@ def test_a_touchpoint_can_be_replaced_and_read(manager_user):
         ({"kind": "dance"}, "kind"),
         ({"value": "lots"}, "value"),
         ({"occurred_at": "2025-01-01T25:00:00"}, "occurred_at"),
+        ({"occurred_at": "0100-08-30T07:09:37Z"}, "occurred_at"),
         ({"customer": 424242}, "customer"),
         ({"note": ["not", "text"]}, "note"),
     ],
@@ -685,3 +690,33 @@ def test_touchpoint_list_runs_a_constant_number_of_queries(
         response = client.get(f"{EVENTS}?page_size=100")
 
     assert len(response.json()["results"]) == rows
+
+
+def test_the_first_and_last_moments_of_the_accepted_span_are_stored(manager_user, customer):
+    client = api(manager_user)
+
+    for moment in ("1970-01-01T00:00:00Z", "2099-12-31T23:59:59Z"):
+        payload = {"customer": customer.pk, "amount": "1", "margin": "1", "occurred_at": moment}
+        assert client.post(PURCHASES, payload, format="json").status_code == 201
+    response = client.post(
+        PURCHASES,
+        {"customer": customer.pk, "amount": "1", "margin": "1", "occurred_at": "1969-12-31T23:59Z"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["occurred_at"] == ["Use a date from 1970 to 2099."]
+    assert Purchase.objects.count() == 2
+
+
+def test_a_customer_without_an_email_is_answered_as_the_schema_describes(agent_user):
+    customer = CustomerFactory(email="")
+    schema = yaml.safe_load(
+        APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi").content
+    )
+
+    body = api(agent_user).get(f"{CUSTOMERS}{customer.pk}/").json()
+
+    assert body["email"] == ""
+    email = schema["components"]["schemas"]["CustomerOutput"]["properties"]["email"]
+    assert {"type": "string", "maxLength": 0} in email["oneOf"]

@@ -37,6 +37,7 @@ from django.utils.translation import ngettext
 
 from cxm.lib.exceptions import ApplicationError
 from cxm.lib.progress import Progress, format_count, format_seconds
+from cxm.lib.timestamps import validate_timestamp
 
 # A list longer than this helps nobody read a terminal; the rest is counted.
 MAX_REPORTED_ERRORS = 50
@@ -105,7 +106,8 @@ def required(text: str) -> str:
 
 def parse_timestamp(text: str) -> datetime | None:
     """ISO 8601 date or date and time; blank → None. A value without a zone is read in
-    settings.TIME_ZONE (a date means its midnight there); 'Z' and offsets are kept."""
+    settings.TIME_ZONE (a date means its midnight there); 'Z' and offsets are kept.
+    Only the span cxm.lib.timestamps allows is accepted."""
     if not text:
         return None
     try:
@@ -124,6 +126,7 @@ def parse_timestamp(text: str) -> datetime | None:
         )
     if timezone.is_naive(value):
         value = timezone.make_aware(value, ZoneInfo(settings.TIME_ZONE))
+    validate_timestamp(value)
     return value
 
 

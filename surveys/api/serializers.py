@@ -5,7 +5,7 @@ the customer's key to their survey."""
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from customers.api.serializers import IdField, RelatedIdField
+from customers.api.serializers import IdField, RelatedIdField, TimestampField
 from customers.models import Customer
 
 from ..models import Answer, Invitation, Question, Response, Survey
@@ -112,9 +112,7 @@ class InvitationOutputSerializer(serializers.ModelSerializer):
 class InvitationInputSerializer(serializers.Serializer):
     survey = RelatedIdField(queryset=Survey.objects.all())
     customer = RelatedIdField(queryset=Customer.objects.all())
-    send_after = serializers.DateTimeField(
-        required=False, help_text=_("When to send it; now if left out.")
-    )
+    send_after = TimestampField(required=False, help_text=_("When to send it; now if left out."))
 
 
 class InvitationFilterSerializer(serializers.Serializer):

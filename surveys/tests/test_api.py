@@ -222,6 +222,21 @@ def test_no_invitation_by_hand_to_a_customer_who_unsubscribed():
     assert not Invitation.objects.exists()
 
 
+@pytest.mark.parametrize("send_after", ["0767-11-23T14:34:23Z", "9999-12-31T23:59:59Z"])
+def test_an_invitation_to_send_centuries_away_is_a_field_error(send_after):
+    survey, *_questions = make_survey()
+
+    response = api(admin()).post(
+        INVITATIONS,
+        {"survey": survey.pk, "customer": CustomerFactory().pk, "send_after": send_after},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["send_after"]
+    assert not Invitation.objects.exists()
+
+
 def test_inviting_with_an_unknown_survey_or_customer_is_a_field_error():
     response = api(admin()).post(INVITATIONS, {"survey": 987654, "customer": 2**70}, format="json")
 

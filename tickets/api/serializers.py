@@ -16,6 +16,7 @@ class MessageOutputSerializer(serializers.ModelSerializer):
     author = serializers.PrimaryKeyRelatedField(
         source="author_agent",
         read_only=True,
+        allow_null=True,
         help_text=_("The agent who wrote it; null when the customer did."),
     )
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -554,3 +555,18 @@ def test_tickets_cannot_be_deleted_over_the_api(admin_user, ticket):
 
     assert response.status_code == 405
     assert Ticket.objects.filter(pk=ticket.pk).exists()
+
+
+def test_the_schema_says_a_customers_message_has_no_author(agent_user, customer):
+    services.ticket_create(
+        customer=customer, subject="Broken", body="It broke.", created_by=agent_user
+    )
+    schema = yaml.safe_load(
+        APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi").content
+    )
+
+    ticket = api(agent_user).get(f"{TICKETS}{Ticket.objects.get().pk}/").json()
+
+    assert ticket["messages"][0]["author"] is None
+    author = schema["components"]["schemas"]["MessageOutput"]["properties"]["author"]
+    assert author["nullable"] is True
