@@ -155,15 +155,22 @@ class PurchaseDay(RollupRow):
         indexes = _rollup_meta("purchaseday")["indexes"]
 
 
-class DurationDay(RollupRow):
-    """A histogram of one duration metric (first response, resolution, closed loop, and
-    their business-hours variants) on the day: values falling in each logarithmic
-    bucket, with their exact count and exact total in seconds."""
-
+class DurationRow(RollupRow):
     metric = models.CharField(_("metric"), max_length=30)
     bucket = models.IntegerField(_("bucket"))
     count = models.PositiveIntegerField(_("count"))
     total_s = models.FloatField(_("total seconds"))
+
+    class Meta:
+        abstract = True
+
+
+class DurationDay(DurationRow):
+    """A histogram of one duration metric (first response, resolution, closed loop, and
+    their business-hours variants) on the day, for the whole company (dimension "all"):
+    values falling in each logarithmic bucket, with their exact count and total in
+    seconds. Per dimension value a day holds too few values to be worth a histogram;
+    those are kept per month (DurationMonth)."""
 
     class Meta:
         verbose_name = _("durations per day")
@@ -172,5 +179,20 @@ class DurationDay(RollupRow):
         indexes = [
             models.Index(
                 fields=["metric", "dimension", "value", "day"], name="durationday_read_idx"
+            )
+        ]
+
+
+class DurationMonth(DurationRow):
+    """The same histograms per calendar month (`day` is the month's first day), for every
+    dimension value: read for the months a period covers whole."""
+
+    class Meta:
+        verbose_name = _("durations per month")
+        verbose_name_plural = _("durations per month")
+        constraints = _rollup_meta("durationmonth", "metric", "bucket")["constraints"]
+        indexes = [
+            models.Index(
+                fields=["metric", "dimension", "value", "day"], name="durationmonth_read_idx"
             )
         ]

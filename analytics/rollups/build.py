@@ -13,6 +13,7 @@ by the nightly reconciliation.
 """
 
 import logging
+from calendar import monthrange
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 
@@ -20,14 +21,15 @@ from django.db import connection, transaction
 from django.db.models import Case, Min, Q, Value, When
 from django.utils import timezone
 
-from analytics.models import Dimension, RollupDay
+from analytics.models import Dimension, DurationMonth, RollupDay
 
-from .families import DAY, FAMILIES, Family, zone
+from .families import DAY, DURATIONS, FAMILIES, Family, zone
 
 logger = logging.getLogger(__name__)
 
 CHUNK_DAYS = 31
-"""Days recomputed per transaction: bounds the memory and the length of each transaction."""
+"""Most days recomputed per transaction (recompute_dirty): bounds each transaction."""
+DURATION_FAMILIES = list(DURATIONS.values())
 BATCH = 2000
 ROLLUP_LOCK = 0x6B70_6973  # any constant: the advisory lock's key
 
@@ -66,11 +68,26 @@ def _mark(days: list[date]) -> None:
     RollupDay.objects.filter(day__in=days, dirty=False).update(dirty=True, marked_at=timezone.now())
 
 
-def _write(family: Family, first: date, last: date, stamp: datetime) -> int:
+def q_day() -> str:
+    return connection.ops.quote_name(DAY)
+
+
+def _write(
+    family: Family,
+    first: date,
+    last: date,
+    stamp: datetime,
+    *,
+    month: date | None = None,
+) -> int:
     """Upsert the family's rows for the days first..last, every dimension at once: one
     INSERT … SELECT whose source rows are read once (the finest grouping, a CTE), then
-    summed per dimension value (UNION ALL). Nothing passes through Python."""
+    summed per dimension value (UNION ALL). Nothing passes through Python. With `month`
+    (a duration family), the days are summed into that month's DurationMonth rows."""
     fine, dimensions = family.fine([(first, last)])
+    model = DurationMonth if month else family.model
+    names = family.dimension_names() if month else family.daily_dimensions()
+    day_sql = "%s" if month else q_day()
     inner_sql, inner_params = fine.query.sql_with_params()
     q = connection.ops.quote_name
     keys = list(family.keys)
@@ -78,8 +95,8 @@ def _write(family: Family, first: date, last: date, stamp: datetime) -> int:
     key_sources = [q(source) for source in family.keys.values()]
     head = ["%s", "%s"] + (["%s"] if family.metric else [])  # dimension, computed_at, metric
     selects, params = [], list(inner_params)
-    for dimension in family.dimension_names():
-        group = [q(DAY), *key_sources]
+    for dimension in names:
+        group = ([] if month else [q(DAY)]) + key_sources
         if dimension == Dimension.ALL:
             value, where = "''", ""
         else:
@@ -88,16 +105,17 @@ def _write(family: Family, first: date, last: date, stamp: datetime) -> int:
             group.append(column)
         sums = [f"SUM({q(measure)})" for measure in measures]
         selects.append(  # identifiers from model metadata, quoted; values are parameters
-            f"SELECT {q(DAY)}, {', '.join(head)}, {value}, {', '.join([*key_sources, *sums])} "  # noqa: S608
+            f"SELECT {day_sql}, {', '.join(head)}, {value}, {', '.join([*key_sources, *sums])} "  # noqa: S608
             f"FROM fine{where} GROUP BY {', '.join(group)}"
         )
-        params += [dimension, stamp] + ([family.metric] if family.metric else [])
+        params += ([month] if month else []) + [dimension, stamp]
+        params += [family.metric] if family.metric else []
     columns = ["day", "dimension", "computed_at", *(["metric"] if family.metric else [])]
     columns += ["value", *keys, *measures]
     unique = ["day", "dimension", "value", *(["metric"] if family.metric else []), *keys]
     updates = ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in [*measures, "computed_at"])
     sql = (
-        f"INSERT INTO {q(family.model._meta.db_table)} ({', '.join(map(q, columns))}) "  # noqa: S608
+        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(map(q, columns))}) "  # noqa: S608
         f"SELECT * FROM (WITH fine AS ({inner_sql}) {' UNION ALL '.join(selects)}) AS rollup "
         # WHERE true: SQLite's parser needs it before ON CONFLICT after a SELECT.
         f"WHERE true ON CONFLICT ({', '.join(map(q, unique))}) DO UPDATE SET {updates}"
@@ -125,6 +143,11 @@ def recompute(first: date, last: date) -> int:
             if family.metric:
                 stale = stale.filter(metric=family.metric)
             stale.delete()
+        # The duration histograms per month, of every month these days fall in, whole.
+        for month_first, month_last in months_of(first, last):
+            for family in DURATION_FAMILIES:
+                written += _write(family, month_first, month_last, stamp, month=month_first)
+            DurationMonth.objects.filter(day=month_first, computed_at__lt=stamp).delete()
         RollupDay.objects.filter(day__range=(first, last)).update(
             computed_at=stamp,
             final=Case(When(day__lt=today(), then=Value(True)), default=Value(False)),
@@ -132,9 +155,25 @@ def recompute(first: date, last: date) -> int:
     return written
 
 
-def chunks(first: date, last: date, size: int = CHUNK_DAYS) -> Iterator[tuple[date, date]]:
+def month_end(day: date) -> date:
+    return day.replace(day=monthrange(day.year, day.month)[1])
+
+
+def months_of(first: date, last: date) -> list[tuple[date, date]]:
+    """(first day, last day) of every calendar month the days first..last touch."""
+    months = []
+    month = first.replace(day=1)
+    while month <= last:
+        months.append((month, month_end(month)))
+        month = month_end(month) + timedelta(days=1)
+    return months
+
+
+def chunks(first: date, last: date) -> Iterator[tuple[date, date]]:
+    """first..last cut at the ends of calendar months (so each month's histograms are
+    computed once in a rebuild)."""
     while first <= last:
-        end = min(first + timedelta(days=size - 1), last)
+        end = min(month_end(first), last)
         yield first, end
         first = end + timedelta(days=1)
 

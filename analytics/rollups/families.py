@@ -142,6 +142,11 @@ class Family:
     def dimension_names(self) -> list[str]:
         return [Dimension.ALL, *self.dimensions]
 
+    def daily_dimensions(self) -> list[str]:
+        """The dimensions kept per day: all of them, except for durations (see
+        DurationDay), kept per day for the whole company only."""
+        return [Dimension.ALL] if self.metric else self.dimension_names()
+
 
 def _counted(q: Q | None = None) -> Count:
     return Count("pk", filter=q) if q is not None else Count("pk")

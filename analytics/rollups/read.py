@@ -27,10 +27,11 @@ from analytics.kpis import REGISTRY, SMALL_SAMPLE
 from analytics.kpis._stats import MEDIAN, P90
 from analytics.kpis.customers import clv_figures
 from analytics.kpis.surveys import CES_AGREE_FROM, CES_POINTS, nps_figures
-from analytics.models import Dimension, RollupDay
+from analytics.models import Dimension, DurationMonth, RollupDay
 from surveys.models import Question
 
 from . import histogram
+from .build import month_end
 from .families import (
     ANSWERS,
     DAY,
@@ -137,6 +138,33 @@ class RollupIndex:
             stored = [] if cut is None else [run for run in stored if run[1] < cut]
         return stored, live
 
+    def split_months(
+        self, first: date, last: date, dimension: str
+    ) -> tuple[list[date], tuple[Runs, Runs]]:
+        """For the duration histograms: the calendar months inside first..last whose days
+        are all clean (read from DurationMonth), and the other days split like split()
+        (dimension "all") or all to be read live (per-value histograms are monthly only)."""
+        months, rest = [], []
+        month = first.replace(day=1)
+        while month <= last:
+            end = month_end(month)
+            days = [month + timedelta(days=i) for i in range(end.day)]
+            if month >= first and end <= last and all(day in self.clean for day in days):
+                months.append(month)
+            else:
+                rest += [day for day in days if first <= day <= last]
+            month = end + timedelta(days=1)
+        stored: list[tuple[date, date]] = []
+        live: list[tuple[date | None, date]] = []
+        for day in rest:
+            clean = dimension == Dimension.ALL and day in self.clean
+            runs = stored if clean else live
+            if runs and runs[-1][1] + timedelta(days=1) == day:
+                runs[-1] = (runs[-1][0], day)
+            else:
+                runs.append((day, day))
+        return months, (stored, live)
+
 
 def _merge(runs: list[tuple[date | None, date]]) -> list[tuple[date | None, date]]:
     merged: list[tuple[date | None, date]] = []
@@ -168,11 +196,25 @@ def read(
     """The family's sums over first..last for one dimension value, per key (and per day
     with by_day, under "day"): at most one query on the rollups and one on the raw rows."""
     stored_value, live_value = dimension_value(dimension, value)
-    stored_runs, live_runs = index.split(first, last)
     keys = list(family.keys)
     measures = list(family.measures())
     group = keys + (["day"] if by_day else [])
     rows: list[dict] = []
+    if family.metric and not by_day:
+        months, (stored_runs, live_runs) = index.split_months(first, last, dimension)
+        if months:
+            rows += (
+                DurationMonth.objects.filter(
+                    day__in=months, dimension=dimension, value=stored_value, metric=family.metric
+                )
+                .order_by()
+                .values(*keys)
+                .annotate(**{m: Sum(m) for m in measures})
+            )
+    elif family.metric and dimension != Dimension.ALL:
+        stored_runs, live_runs = [], [(first, last)]  # no daily histograms per value
+    else:
+        stored_runs, live_runs = index.split(first, last)
     if stored_runs:
         stored = family.model.objects.filter(
             _days_q(stored_runs), dimension=dimension, value=stored_value

@@ -208,6 +208,9 @@ def filters(world: World) -> list[KpiFilter]:
         KpiFilter(date_from=base.date_from, date_to=base.date_to, category="billing"),
         KpiFilter(date_from=base.date_from, date_to=base.date_to, segment="smb"),
         KpiFilter(date_from=base.date_from, date_to=base.date_to, survey=world.other_survey.pk),
+        KpiFilter(date_from=date(2026, 3, 1), date_to=date(2026, 4, 30)),
+        KpiFilter(date_from=date(2026, 2, 20), date_to=date(2026, 4, 2), team=world.teams[1].pk),
+        KpiFilter(date_from=date(2026, 3, 1), date_to=date(2026, 3, 31), agent=world.agents[0].pk),
     ]
 
 
@@ -230,7 +233,8 @@ def test_kpis_read_from_rollups_equal_kpis_computed_from_raw_rows(
         world = World()
         for row in built:
             world.add(row)
-        build.rebuild(DAY_ONE - timedelta(days=1), DAY_ONE + timedelta(days=DAYS))
+        # Two whole months, so the monthly duration histograms are read too.
+        build.rebuild(date(2026, 3, 1), date(2026, 4, 30))
         # Rows added after the build mark their days dirty (once committed): those days
         # are read live until recomputed, the others from the rollups.
         with django_capture_on_commit_callbacks(execute=True):
@@ -331,8 +335,8 @@ def test_a_change_committed_while_its_day_is_recomputed_leaves_it_dirty(
     real_write = build._write
     marked = []
 
-    def write_then_change(family, *args):
-        written = real_write(family, *args)
+    def write_then_change(family, *args, **kwargs):
+        written = real_write(family, *args, **kwargs)
         if not marked:  # a change to that day commits while it is being recomputed
             with django_capture_on_commit_callbacks(execute=True):
                 build.mark_dirty([DAY_ONE])
@@ -440,7 +444,7 @@ def test_the_database_puts_durations_in_the_same_buckets_as_python(world):
             first_response_at=at(0, 60 * index) + timedelta(seconds=seconds),
         )
     build.rebuild(DAY_ONE, DAY_ONE)
-    from analytics.models import DurationDay
+    from analytics.models import DurationDay, DurationMonth
 
     stored = set(
         DurationDay.objects.filter(metric="first_response", dimension="all").values_list(
@@ -448,3 +452,7 @@ def test_the_database_puts_durations_in_the_same_buckets_as_python(world):
         )
     )
     assert stored == {histogram.bucket_of(float(s)) for s in moments}
+    # The month's histograms hold the same values, for every dimension value too.
+    monthly = DurationMonth.objects.filter(metric="first_response", day=date(2026, 3, 1))
+    assert set(monthly.filter(dimension="all").values_list("bucket", flat=True)) == stored
+    assert sum(monthly.filter(dimension="segment").values_list("count", flat=True)) == 4
