@@ -16,5 +16,5 @@ def recompute_dirty_rollups() -> int:
 def reconcile_rollups() -> int:
     """Nightly (beat): every day from the first with data to yesterday, recomputed, so
     anything no signal announced (a customer changing segment, a bulk UPDATE) is caught."""
-    days, _rows = build.rebuild()
+    days, _rows = build.rebuild(jobs=2)
     return days

@@ -291,6 +291,8 @@ class Invitation(models.Model):
                 name="invitation_due_idx",
             ),
             models.Index(fields=["customer", "sent_at"], name="invitation_customer_sent_idx"),
+            # The survey response rate counts invitations by the day they were sent.
+            models.Index(fields=["sent_at"], name="invitation_sent_idx"),
         ]
 
     def __str__(self) -> str:

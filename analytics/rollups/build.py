@@ -13,8 +13,10 @@ by the nightly reconciliation.
 """
 
 import logging
+import threading
 from calendar import monthrange
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
@@ -46,13 +48,18 @@ def yesterday() -> date:
     return today() - timedelta(days=1)
 
 
-def _take_turns() -> None:
-    """On PostgreSQL, recomputations wait for each other (a transaction-scoped advisory
-    lock), so two workers never upsert the same rows in different orders. SQLite has one
-    writer at a time anyway."""
+def _take_turns(first: date, last: date) -> None:
+    """On PostgreSQL, recomputations of the same months wait for each other (one
+    transaction-scoped advisory lock per month, taken in order), so two workers never
+    upsert the same rows in different orders, while different months can be recomputed
+    side by side. SQLite has one writer at a time anyway."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
+            for month, _end in months_of(first, last):
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)",
+                    [ROLLUP_LOCK, month.year * 12 + month.month],
+                )
 
 
 def mark_dirty(days: Iterable[date | None]) -> None:
@@ -134,7 +141,7 @@ def recompute(first: date, last: date) -> int:
         # live until they are final.
         RollupDay.objects.filter(day__range=(first, last)).update(dirty=False, final=False)
     with transaction.atomic():
-        _take_turns()
+        _take_turns(first, last)
         stamp = timezone.now()
         written = 0
         for family in FAMILIES:
@@ -228,18 +235,52 @@ def rebuild(
     last: date | None = None,
     *,
     progress: Callable[[date, date, int], None] | None = None,
+    jobs: int = 1,
 ) -> tuple[int, int]:
     """Recompute every day from `first` (default: the first day with data) to `last`
-    (default: yesterday), a month per transaction. Returns (days, rows written)."""
+    (default: yesterday), a calendar month per transaction, `jobs` months at a time (each
+    in its own thread and database connection; 1 on SQLite, which has one writer).
+    Returns (days, rows written)."""
     last = last or yesterday()
     first = first or first_day_with_data()
     if first is None or first > last:
         return 0, 0
+    if connection.vendor != "postgresql":
+        jobs = 1
     days = rows = 0
-    for chunk_first, chunk_last in chunks(first, last):
-        written = recompute(chunk_first, chunk_last)
-        days += (chunk_last - chunk_first).days + 1
-        rows += written
-        if progress:
-            progress(chunk_first, chunk_last, written)
+    reporting = threading.Lock()
+
+    def one(chunk: tuple[date, date]) -> None:
+        nonlocal days, rows
+        try:
+            written = recompute(*chunk)
+        finally:
+            if jobs > 1:
+                connection.close()  # this thread's own connection
+        with reporting:
+            days += (chunk[1] - chunk[0]).days + 1
+            rows += written
+            if progress:
+                progress(chunk[0], chunk[1], written)
+
+    if jobs == 1:
+        for chunk in chunks(first, last):
+            one(chunk)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for done in [pool.submit(one, chunk) for chunk in chunks(first, last)]:
+                done.result()  # re-raises a failed month's error
+    _analyze()
     return days, rows
+
+
+def _analyze() -> None:
+    """Fresh planner statistics after a rebuild (PostgreSQL): with stale ones the planner
+    scans a table's whole dimension instead of the days a period asks for."""
+    if connection.vendor != "postgresql":
+        return
+    tables = [family.model._meta.db_table for family in FAMILIES]
+    tables += [DurationMonth._meta.db_table, RollupDay._meta.db_table]
+    with connection.cursor() as cursor:
+        for table in dict.fromkeys(tables):
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")

@@ -104,7 +104,7 @@ class Family:
 
     def live(
         self, runs: Runs, dimension: str, value: object | None, *, by_day: bool = False
-    ) -> QuerySet:
+    ) -> QuerySet | list[dict]:
         """The rollup's figures computed from the raw rows of `runs`, for one value of a
         dimension (or every value, when `value` is None: the build), summed per key (and
         per day with by_day)."""
@@ -120,6 +120,8 @@ class Family:
             group.append(DAY)
         if value is None:
             group.append(DIM)
+        if not group:  # one row of totals (values() with no field would group by them all)
+            return [rows.aggregate(**self.measures())]
         return rows.values(*group).annotate(**self.measures())
 
     def fine(self, runs: Runs) -> tuple[QuerySet, dict[str, str]]:

@@ -221,7 +221,13 @@ def read(
         )
         if family.metric:
             stored = stored.filter(metric=family.metric)
-        rows += stored.order_by().values(*group).annotate(**{m: Sum(m) for m in measures})
+        sums = {m: Sum(m) for m in measures}
+        # No key: one row of totals (values() with no field would group by every column).
+        rows += (
+            stored.order_by().values(*group).annotate(**sums)
+            if group
+            else [stored.aggregate(**sums)]
+        )
     if live_runs:
         renamed = {source: key for key, source in family.keys.items()} | {DAY: "day"}
         for row in family.live(live_runs, dimension, live_value, by_day=by_day):

@@ -2,6 +2,7 @@
 rollups from the raw rows, a month per transaction (memory stays bounded however much
 data there is), showing progress and ending with a one-line summary."""
 
+import os
 import resource
 import sys
 import time
@@ -27,8 +28,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--from", dest="date_from", help="first local day (YYYY-MM-DD)")
         parser.add_argument("--to", dest="date_to", help="last local day (YYYY-MM-DD)")
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="months recomputed side by side on PostgreSQL (default: one per CPU)",
+        )
 
-    def handle(self, *args, date_from=None, date_to=None, **options) -> None:
+    def handle(self, *args, date_from=None, date_to=None, jobs=1, **options) -> None:
         first = _date(date_from) if date_from else build.first_day_with_data()
         last = _date(date_to) if date_to else build.yesterday()
         if first is None:
@@ -50,7 +57,7 @@ class Command(BaseCommand):
                 rows += written
                 progress.advance((chunk_last - chunk_first).days + 1)
 
-            build.rebuild(first, last, progress=advance)
+            build.rebuild(first, last, progress=advance, jobs=max(jobs, 1))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         peak_mb = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
         self.stdout.write(
