@@ -91,6 +91,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A database host that does not answer fails a request (and /healthz/, with 503) in
     # seconds, not after the OS's TCP timeout. ?connect_timeout= in DATABASE_URL wins.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # No JIT: compiling a plan took over a second on the KPI queries (which run in tens of
+    # milliseconds without it); our queries are short and JIT only pays off on long ones.
+    DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server and the Celery worker use the file at the same time.
     DATABASES["default"]["OPTIONS"] = {
