@@ -7,9 +7,10 @@ customer of that segment, whose churn and CLV can be measured). Each cell is com
 the KPI function itself (analytics.kpis.REGISTRY) with the row's value as a KpiFilter
 dimension, so a breakdown always agrees with the overview and the API.
 
-Query count: one query to find the rows, then a few per KPI per row: it grows with the
-number of groups (teams, agents…), not with the number of tickets or answers. Acceptable
-while groups are tens; the daily rollups will replace it with one grouped query per KPI.
+Cells are read like the overview (analytics.selectors: rollups for past clean days, raw
+rows for the rest). Query count: one query to find the rows, then a few per KPI per row:
+it grows with the number of groups (teams, agents…), not with the number of tickets or
+answers.
 """
 
 from collections.abc import Iterable
@@ -26,7 +27,8 @@ from surveys.models import Response
 from tickets.models import Team, Ticket
 
 from .filters import KpiFilter
-from .kpis import REGISTRY
+from .kpis.customers import shared_lifecycle
+from .selectors import KpiReader
 
 DIMENSIONS: dict[str, Promise] = {
     "team": _("Team"),
@@ -205,8 +207,8 @@ def breakdown_groups(by: str, f: KpiFilter) -> list[tuple[int | str, str]]:
     raise ValueError(f"unknown breakdown dimension {by!r}")
 
 
-def _cell(kpi: str, f: KpiFilter) -> Cell:
-    figures = REGISTRY[kpi](f)
+def _cell(read: KpiReader, kpi: str, f: KpiFilter) -> Cell:
+    figures = read(kpi, f)
     value = figures["median_s"] if kpi in TIME_KPIS else figures["value"]
     return Cell(kpi=kpi, value=value, n=figures["n"], small_sample=figures["small_sample"])
 
@@ -222,14 +224,16 @@ def breakdown_table(
     columns = breakdown_columns(by)
     if sort not in breakdown_sort_keys(by):
         raise ValueError(f"cannot sort a {by} breakdown by {sort!r}")
-    rows = [
-        BreakdownRow(
-            key=key,
-            label=label,
-            cells=tuple(_cell(kpi, replace(f, **{by: key})) for kpi in columns),
-        )
-        for key, label in breakdown_groups(by, f)
-    ]
+    read = KpiReader(upto=f.date_to)
+    with shared_lifecycle():
+        rows = [
+            BreakdownRow(
+                key=key,
+                label=label,
+                cells=tuple(_cell(read, kpi, replace(f, **{by: key})) for kpi in columns),
+            )
+            for key, label in breakdown_groups(by, f)
+        ]
     rows.sort(key=lambda row: row.label.casefold())
     if sort == SORT_BY_LABEL:
         if descending:

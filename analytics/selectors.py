@@ -36,6 +36,17 @@ def kpis_compute(f: KpiFilter) -> dict[str, dict]:
         }
 
 
+class KpiReader:
+    """Computes KPIs for one request (a breakdown's many cells), sharing one rollup index
+    and the family reads between them. Use inside kpis.customers.shared_lifecycle()."""
+
+    def __init__(self, upto) -> None:
+        self._reader = Reader(RollupIndex(upto=upto))
+
+    def __call__(self, name: str, f: KpiFilter) -> dict:
+        return _kpi(self._reader, name, f)
+
+
 def kpi_compute(name: str, f: KpiFilter) -> dict:
     """One KPI over the filter (no previous period)."""
     return _kpi(Reader(RollupIndex(upto=f.date_to)), name, f)
