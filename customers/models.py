@@ -108,6 +108,14 @@ class LifecycleChange(models.Model):
         verbose_name = _("lifecycle change")
         verbose_name_plural = _("lifecycle changes")
         ordering = ["occurred_at", "id"]
+        indexes = [
+            # Each customer's changes in time order, ties by id: the customer KPIs read a
+            # customer's stage at an instant as their latest change before it.
+            models.Index(
+                fields=["customer", "occurred_at", "id"],
+                name="lifecyclechange_cust_time_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.from_stage} → {self.to_stage}"
