@@ -456,3 +456,22 @@ def test_the_database_puts_durations_in_the_same_buckets_as_python(world):
     monthly = DurationMonth.objects.filter(metric="first_response", day=date(2026, 3, 1))
     assert set(monthly.filter(dimension="all").values_list("bucket", flat=True)) == stored
     assert sum(monthly.filter(dimension="segment").values_list("count", flat=True)) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_of_months_side_by_side_writes_the_same_rollups_as_one_by_one():
+    world = World()
+    for day, score in ((0, 10), (25, 3), (40, 8)):  # March, April (DAY_ONE is 10 March)
+        world.add(nps_row(day, score))
+
+    def snapshot() -> list[tuple]:
+        return sorted(
+            AnswerDay.objects.values_list("day", "dimension", "value", "score", "answers")
+        )
+
+    build.rebuild(date(2026, 3, 1), date(2026, 5, 31), jobs=1)
+    one_by_one = snapshot()
+    build.rebuild(date(2026, 3, 1), date(2026, 5, 31), jobs=2)
+    assert snapshot() == one_by_one
+    assert sum(row[-1] for row in one_by_one if row[1] == "all") == 3
+    assert RollupDay.objects.filter(dirty=False, final=True).count() == 92
