@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from .filters import KpiFilter
 from .kpis import REGISTRY
-from .kpis.customers import shared_lifecycle
+from .kpis.customers import prefetch_lifecycle, shared_lifecycle
 from .rollups.read import Reader, RollupIndex, SeriesReader, can_read
 
 
@@ -30,6 +30,7 @@ def kpis_compute(f: KpiFilter) -> dict[str, dict]:
     previous = f.previous()
     reader = Reader(RollupIndex(upto=f.date_to))
     with shared_lifecycle():
+        prefetch_lifecycle(f, previous)  # both periods in one pass over the customers
         return {
             name: {**_kpi(reader, name, f), "previous": _kpi(reader, name, previous)}
             for name in REGISTRY

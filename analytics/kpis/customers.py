@@ -147,47 +147,67 @@ def _lifecycle(f: KpiFilter) -> dict[str, int]:
 # from the models' metadata, quoted; every value (instants, stages, segment) is a query
 # parameter. test_kpis_customers checks it against a plain-Python reading of the
 # definitions and against the customers lifecycle_customers() lists (the drill-down).
-_LIFECYCLE_SQL = """
+def _lifecycle_sql(periods: int) -> str:
+    """The query for `periods` periods at once (one pass over the changes): period i's
+    bounds are the parameters s<i> and e<i>; it returns the six figures of each period in
+    turn."""
+    instants = sorted({f"s{i}" for i in range(periods)} | {f"e{i}" for i in range(periods)})
+    in_period = [f"occurred_at >= %(s{i})s AND occurred_at < %(e{i})s" for i in range(periods)]
+    flags = ",\n        ".join(
+        f"MAX(CASE WHEN to_stage = %(customer)s AND {in_period[i]} THEN 1 ELSE 0 END)"
+        f" AS joined_{i}, "
+        f"MAX(CASE WHEN to_stage = %(churned)s AND {in_period[i]} THEN 1 ELSE 0 END)"
+        f" AS churned_{i}"
+        for i in range(periods)
+    )
+    latest = ",\n        ".join(_latest_change_sql(instant) for instant in instants)
+    stages = ",\n        ".join(
+        [f"{_stage_sql(instant)} AS stage_{instant}" for instant in instants]
+        + [
+            f"CASE WHEN churned_{i} = 1 OR (churn_logged = 0 AND churned_at >= %(s{i})s"
+            f" AND churned_at < %(e{i})s) THEN 1 ELSE 0 END AS churned_{i}, "
+            f"CASE WHEN joined_{i} = 1 OR (join_logged = 0 AND became_customer_at >= %(s{i})s"
+            f" AND became_customer_at < %(e{i})s) THEN 1 ELSE 0 END AS acquired_{i}"
+            for i in range(periods)
+        ]
+    )
+    counts = ",\n    ".join(
+        f"COUNT(CASE WHEN stage_s{i} = %(customer)s THEN 1 END), "
+        f"COUNT(CASE WHEN stage_e{i} = %(customer)s THEN 1 END), "
+        f"COUNT(CASE WHEN stage_s{i} = %(customer)s AND churned_{i} = 1 THEN 1 END), "
+        f"COUNT(CASE WHEN churned_{i} = 1 THEN 1 END), "
+        f"COUNT(CASE WHEN acquired_{i} = 1 THEN 1 END), "
+        f"COUNT(CASE WHEN stage_s{i} = %(customer)s OR acquired_{i} = 1 THEN 1 END)"
+        for i in range(periods)
+    )
+    return f"""
 WITH changes AS (
     SELECT c.id AS customer_id, c.became_customer_at, c.churned_at,
         l.from_stage, l.to_stage, l.occurred_at,
         LEAD(l.occurred_at) OVER (PARTITION BY c.id ORDER BY l.occurred_at, l.id) AS next_at
-    FROM {customers} c LEFT JOIN {changes} l ON l.customer_id = c.id
-    {segment}
+    FROM {{customers}} c LEFT JOIN {{changes}} l ON l.customer_id = c.id
+    {{segment}}
 ),
 history AS (
     SELECT MAX(became_customer_at) AS became_customer_at, MAX(churned_at) AS churned_at,
         MAX(CASE WHEN from_stage = %(lead)s AND to_stage = %(customer)s THEN 1 ELSE 0 END)
             AS join_logged,
         MAX(CASE WHEN to_stage = %(churned)s THEN 1 ELSE 0 END) AS churn_logged,
-        MAX(CASE WHEN to_stage = %(customer)s AND {in_period} THEN 1 ELSE 0 END)
-            AS joined_in_period,
-        MAX(CASE WHEN to_stage = %(churned)s AND {in_period} THEN 1 ELSE 0 END)
-            AS churned_in_period,
-        {latest_start},
-        {latest_end}
+        {flags},
+        {latest}
     FROM changes
     GROUP BY customer_id
 ),
 stages AS (
-    SELECT {stage_start} AS start_stage, {stage_end} AS end_stage,
-        CASE WHEN churned_in_period = 1 OR (churn_logged = 0
-            AND churned_at >= %(start)s AND churned_at < %(end)s) THEN 1 ELSE 0 END
-            AS churned,
-        CASE WHEN joined_in_period = 1 OR (join_logged = 0
-            AND became_customer_at >= %(start)s AND became_customer_at < %(end)s)
-            THEN 1 ELSE 0 END AS acquired
+    SELECT {stages}
     FROM history
 )
 SELECT
-    COUNT(CASE WHEN start_stage = %(customer)s THEN 1 END),
-    COUNT(CASE WHEN end_stage = %(customer)s THEN 1 END),
-    COUNT(CASE WHEN start_stage = %(customer)s AND churned = 1 THEN 1 END),
-    COUNT(CASE WHEN churned = 1 THEN 1 END),
-    COUNT(CASE WHEN acquired = 1 THEN 1 END),
-    COUNT(CASE WHEN start_stage = %(customer)s OR acquired = 1 THEN 1 END)
+    {counts}
 FROM stages
-"""
+"""  # noqa: S608  (built from constants; every value is a parameter)
+
+
 _LIFECYCLE_FIGURES = ("at_start", "at_end", "lost", "churned", "acquired", "active_during")
 
 
@@ -215,30 +235,50 @@ def _stage_sql(prefix: str) -> str:
 
 
 def _lifecycle_query(f: KpiFilter) -> dict[str, int]:
+    return _lifecycle_queries([f])[0]
+
+
+def _lifecycle_queries(filters: list[KpiFilter]) -> list[dict[str, int]]:
+    """The lifecycle figures of several periods of one segment, in one query."""
     quote, adapt = connection.ops.quote_name, connection.ops.adapt_datetimefield_value
     params: dict[str, object] = {
-        "start": adapt(f.start),
-        "end": adapt(f.end),
         "lead": Stage.LEAD.value,
         "customer": Stage.CUSTOMER.value,
         "churned": Stage.CHURNED.value,
     }
-    segment = ""
-    if f.segment is not None:
-        segment, params["segment"] = "WHERE c.segment = %(segment)s", f.segment
-    sql = _LIFECYCLE_SQL.format(
+    for i, f in enumerate(filters):
+        params[f"s{i}"], params[f"e{i}"] = adapt(f.start), adapt(f.end)
+    segments = {f.segment for f in filters}
+    if len(segments) != 1:
+        raise ValueError("The periods must share one segment.")
+    segment, value = "", segments.pop()
+    if value is not None:
+        segment, params["segment"] = "WHERE c.segment = %(segment)s", value
+    sql = _lifecycle_sql(len(filters)).format(
         customers=quote(Customer._meta.db_table),
         changes=quote(LifecycleChange._meta.db_table),
         segment=segment,
-        in_period="occurred_at >= %(start)s AND occurred_at < %(end)s",
-        latest_start=_latest_change_sql("start"),
-        latest_end=_latest_change_sql("end"),
-        stage_start=_stage_sql("start"),
-        stage_end=_stage_sql("end"),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return dict(zip(_LIFECYCLE_FIGURES, cursor.fetchone(), strict=True))
+        row = cursor.fetchone()
+    size = len(_LIFECYCLE_FIGURES)
+    return [
+        dict(zip(_LIFECYCLE_FIGURES, row[i * size : (i + 1) * size], strict=True))
+        for i in range(len(filters))
+    ]
+
+
+def prefetch_lifecycle(*filters: KpiFilter) -> None:
+    """Inside shared_lifecycle(): compute the lifecycle figures of these periods (of one
+    segment) in one query, ready for the KPIs that will ask for them."""
+    memo = _lifecycle_memo.get()
+    if memo is None:
+        return
+    wanted = [f for f in filters if (f.start, f.end, f.segment) not in memo]
+    if wanted:
+        for f, figures in zip(wanted, _lifecycle_queries(wanted), strict=True):
+            memo[(f.start, f.end, f.segment)] = figures
 
 
 def lifecycle_customers(f: KpiFilter) -> tuple[QuerySet[Customer], dict[str, Q]]:

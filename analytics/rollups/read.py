@@ -404,7 +404,7 @@ def _closed_loop(reader: Reader, f: KpiFilter, name: str) -> dict:
     }
 
 
-EXACT_LIMIT = 10_000
+EXACT_LIMIT = 2_000
 """Up to this many durations, medians and p90s are computed exactly from the raw rows (one
 query, a few milliseconds); beyond it they come from the histograms, within 1 %."""
 

@@ -1,6 +1,6 @@
 """Customer KPIs: churn, retention, churn vs acquisition, CLV and lead conversion."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -632,3 +632,22 @@ def test_lifecycle_counts_and_their_drill_down_rows_equal_a_plain_reading(genera
     assert shown == {name: expected[name] for name in shown}
     people, groups = lifecycle_customers(f)
     assert {name: people.filter(q).count() for name, q in groups.items()} == expected
+
+
+@pytest.mark.django_db
+def test_several_periods_computed_in_one_pass_equal_each_period_computed_alone():
+    from analytics.kpis.customers import _lifecycle_queries
+
+    customers = customers_at_start(3, segment="pyme")
+    services.customer_churn(customer=customers[0], at=madrid(2024, 12, 20))
+    services.customer_churn(customer=customers[1], at=madrid(2025, 1, 5))
+    services.customer_reactivate(customer=customers[1], at=madrid(2025, 1, 25))
+    signed_customer(madrid(2024, 12, 28), segment="pyme")
+    signed_customer(madrid(2025, 1, 3))
+    periods = [JANUARY, JANUARY.previous(), replace(JANUARY, date_from=date(2024, 7, 1))]
+    for segment in (None, "pyme"):
+        chosen = [replace(f, segment=segment) for f in periods]
+        together = _lifecycle_queries(chosen)
+        alone = [_lifecycle_queries([f])[0] for f in chosen]
+        assert together == alone
+        assert len({tuple(figures.values()) for figures in together}) == 3  # they differ
