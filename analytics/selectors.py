@@ -91,11 +91,15 @@ def series_bucket_count(date_from: date, date_to: date, interval: Interval | str
     return (date_to.year - date_from.year) * 12 + date_to.month - date_from.month + 1
 
 
-def kpi_series(metric: str, f: KpiFilter, interval: Interval | str) -> list[dict]:
+def kpi_series(
+    metric: str, f: KpiFilter, interval: Interval | str, *, reader: SeriesReader | None = None
+) -> list[dict]:
     """One KPI per day, week (Monday to Sunday) or month of the filter's period, in the
     company's time zone. Each bucket is the KPI over that bucket's local days (so a
     series point equals the KPI asked for that period alone), with its first and last
-    day as `period_start` and `period_end`. Raises KeyError for an unknown metric."""
+    day as `period_start` and `period_end`. Raises KeyError for an unknown metric.
+    Series of the same filter drawn together share a `reader` (series_reader(f)), so
+    NPS, CSAT and CES read the answers once."""
     kpi = REGISTRY[metric]
     buckets = series_buckets(f.date_from, f.date_to, interval)
     if not can_read(metric, f):
@@ -108,7 +112,7 @@ def kpi_series(metric: str, f: KpiFilter, interval: Interval | str) -> list[dict
                 }
                 for start, end in buckets
             ]
-    reader = SeriesReader(Reader(RollupIndex(upto=f.date_to)), f)
+    reader = reader or series_reader(f)
     return [
         {
             "period_start": start,
@@ -117,3 +121,8 @@ def kpi_series(metric: str, f: KpiFilter, interval: Interval | str) -> list[dict
         }
         for start, end in buckets
     ]
+
+
+def series_reader(f: KpiFilter) -> SeriesReader:
+    """A reader to share between the series of one filter (see kpi_series)."""
+    return SeriesReader(Reader(RollupIndex(upto=f.date_to)), f)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 from .forms import PeriodFilterForm, default_filter
 from .glossary import GLOSSARY, glossary_entries
 from .kpis import REGISTRY, SMALL_SAMPLE
-from .selectors import Interval, kpi_series, kpis_compute
+from .selectors import Interval, kpi_series, kpis_compute, series_reader
 
 PERCENT = "percent"
 SCORE = "score"
@@ -137,8 +137,8 @@ def sparkline_interval(f_days: int) -> Interval:
     return Interval.MONTH
 
 
-def _sparkline(key: str, kind: str, f) -> dict:
-    points = kpi_series(key, f, sparkline_interval(f.days))
+def _sparkline(key: str, kind: str, f, reader) -> dict:
+    points = kpi_series(key, f, sparkline_interval(f.days), reader=reader)
     return {
         "id": f"sparkline-{key}",
         "name": str(GLOSSARY[key].name),
@@ -156,6 +156,7 @@ def overview_cards(f) -> list[Card]:
     """A card per registered KPI over the filter, with its previous period and, for the
     SPARKLINE_KPIS, the series over the period."""
     figures = kpis_compute(f)
+    reader = series_reader(f)  # the sparklines share their reads
     cards = []
     for key in REGISTRY:
         kpi, kind = figures[key], KPI_KINDS.get(key, PERCENT)
@@ -170,7 +171,7 @@ def overview_cards(f) -> list[Card]:
                 small_sample=bool(kpi["small_sample"]) and kpi["n"] > 0,
                 change=change_of(value, previous, kind),
                 previous_has_data=previous is not None,
-                sparkline=_sparkline(key, kind, f) if key in SPARKLINE_KPIS else None,
+                sparkline=_sparkline(key, kind, f, reader) if key in SPARKLINE_KPIS else None,
             )
         )
     return cards
