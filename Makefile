@@ -25,6 +25,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py rebuild_kpis
 	@bin/run-dev
 
 test: install
