@@ -711,7 +711,9 @@ def measure_incremental(today: date) -> dict:
     assert RollupDay.objects.get(day=day).dirty is False
     before = kpi_compute("nps", f)["n"]
     customer = Customer.objects.filter(stage="customer").order_by("pk").first()
+    # A new instant each run, so a rerun with --reuse imports a new answer, not the same.
     at = datetime.combine(day, datetime.min.time().replace(hour=12), tzinfo=f.zone)
+    at += timedelta(seconds=int(time.time()) % 36_000)
     started = time.perf_counter()
     response_import_upsert(
         customer=customer, survey_name="NPS after support", question_type="nps", score=10,
