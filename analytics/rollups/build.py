@@ -67,7 +67,9 @@ def mark_dirty(days: Iterable[date | None]) -> None:
     live, so it needs no mark)."""
     days = sorted({day for day in days if day is not None and day < today()})
     if days:
-        transaction.on_commit(lambda: _mark(days))
+        # robust: the change has committed; a failed mark must not turn the user's request
+        # into an error (it is logged, and the nightly reconciliation repairs the days).
+        transaction.on_commit(lambda: _mark(days), robust=True)
 
 
 def _mark(days: list[date]) -> None:

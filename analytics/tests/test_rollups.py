@@ -475,3 +475,17 @@ def test_a_rebuild_of_months_side_by_side_writes_the_same_rollups_as_one_by_one(
     assert snapshot() == one_by_one
     assert sum(row[-1] for row in one_by_one if row[1] == "all") == 3
     assert RollupDay.objects.filter(dirty=False, final=True).count() == 92
+
+
+def test_a_failed_mark_is_logged_and_never_fails_the_change(
+    world, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    def broken(days):
+        raise RuntimeError("the rollup bookkeeping is unreachable")
+
+    monkeypatch.setattr(build, "_mark", broken)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        world.add(nps_row(0, 9))  # the answer is stored whatever happens to the mark
+    assert callbacks
+    assert Answer.objects.count() == 1
+    assert "the rollup bookkeeping is unreachable" in caplog.text
