@@ -24,8 +24,8 @@ class Dimension(models.TextChoices):
 
 class RollupDay(models.Model):
     """The bookkeeping of one local day. Rollup rows serve a day only when it is not dirty
-    and its last recomputation finished after the day had ended (`final`); any other day
-    is read live."""
+    and its last recomputation, claimed after the day had ended, finished (`final`); any
+    other day is read live. `computed_at` is the instant of the last claim."""
 
     day = models.DateField(_("day"), unique=True)
     dirty = models.BooleanField(_("dirty"), default=True)

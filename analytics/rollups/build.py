@@ -2,14 +2,17 @@
 were not written again are removed), keep RollupDay's bookkeeping, mark days dirty.
 
 Concurrency, without a hot row: a change marks its days dirty only once it has
-committed (on_commit), and only where they are not dirty already, so a busy day costs one
-write per recomputation, not one per change. A recomputation first clears `dirty` and
-`final` (committed on their own), then reads the raw rows and writes the rollups, then
-sets `final`. A change that commits before the clearing is in what the recomputation
-reads; one that commits after marks the day dirty again for the next pass; while a day
-is being recomputed (final unset) it is read live. A process that dies in between leaves
-`final` unset, which the next pass picks up; a mark lost with a dying process is caught
-by the nightly reconciliation.
+committed (on_commit; "past" is judged then, so a change committed after midnight marks
+the day it wrote to), and only where they are not dirty already, so a busy day costs one
+write per recomputation, not one per change. A recomputation first claims its days:
+clears `dirty` and `final` and stamps `computed_at` with the claim's instant (committed
+on their own); then reads the raw rows and writes the rollups; then sets `final` on the
+days still under its own claim that had ended when it claimed them. A change that
+commits before the claim is in what the recomputation reads; one that commits after
+marks the day dirty again for the next pass; a day claimed again by another worker is
+left for that one to finish. While a day is being recomputed (final unset) it is read
+live. A process that dies in between leaves `final` unset, which the next pass picks
+up; a mark lost with a dying process is caught by the nightly reconciliation.
 """
 
 import logging
@@ -65,7 +68,7 @@ def _take_turns(first: date, last: date) -> None:
 def mark_dirty(days: Iterable[date | None]) -> None:
     """Mark past days dirty once the current transaction commits (today is always read
     live, so it needs no mark)."""
-    days = sorted({day for day in days if day is not None and day < today()})
+    days = sorted({day for day in days if day is not None})
     if days:
         # robust: the change has committed; a failed mark must not turn the user's request
         # into an error (it is logged, and the nightly reconciliation repairs the days).
@@ -73,6 +76,12 @@ def mark_dirty(days: Iterable[date | None]) -> None:
 
 
 def _mark(days: list[date]) -> None:
+    # "Past" as of the commit, not of the change: a transaction that began before
+    # midnight and commits after it marks the day it wrote to.
+    current = today()
+    days = [day for day in days if day < current]
+    if not days:
+        return
     RollupDay.objects.bulk_create([RollupDay(day=day) for day in days], ignore_conflicts=True)
     RollupDay.objects.filter(day__in=days, dirty=False).update(dirty=True, marked_at=timezone.now())
 
@@ -137,11 +146,16 @@ def _write(
 def recompute(first: date, last: date) -> int:
     """Recompute every rollup for the local days first..last; returns the rows written."""
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    # The claim: its instant identifies this recomputation, and the days that had ended
+    # by then are the ones it may make final (it reads the raw rows after this).
+    claim, ended = timezone.now(), today()
     with transaction.atomic():
         RollupDay.objects.bulk_create([RollupDay(day=day) for day in days], ignore_conflicts=True)
         # Claimed: from here on a change marks the days dirty again, and they are read
         # live until they are final.
-        RollupDay.objects.filter(day__range=(first, last)).update(dirty=False, final=False)
+        RollupDay.objects.filter(day__range=(first, last)).update(
+            dirty=False, final=False, computed_at=claim
+        )
     with transaction.atomic():
         _take_turns(first, last)
         stamp = timezone.now()
@@ -157,9 +171,10 @@ def recompute(first: date, last: date) -> int:
             for family in DURATION_FAMILIES:
                 written += _write(family, month_first, month_last, stamp, month=month_first)
             DurationMonth.objects.filter(day=month_first, computed_at__lt=stamp).delete()
-        RollupDay.objects.filter(day__range=(first, last)).update(
-            computed_at=stamp,
-            final=Case(When(day__lt=today(), then=Value(True)), default=Value(False)),
+        # Only the days still under this claim: one claimed again by another worker
+        # meanwhile (after a change this one may have missed) is that worker's to finish.
+        RollupDay.objects.filter(day__range=(first, last), computed_at=claim).update(
+            final=Case(When(day__lt=ended, then=Value(True)), default=Value(False))
         )
     return written
 

@@ -8,7 +8,7 @@ Not caught here, and left to the nightly reconciliation: bulk UPDATEs that bypas
 """
 
 from django.db.models import Min
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from customers.models import Purchase
@@ -25,13 +25,23 @@ _UID = "analytics.rollups"
 @receiver(post_save, sender=Ticket, dispatch_uid=f"{_UID}.ticket_saved")
 @receiver(post_delete, sender=Ticket, dispatch_uid=f"{_UID}.ticket_deleted")
 def ticket_changed(sender, instance: Ticket, **kwargs) -> None:
-    mark_dirty([local_day(instance.created_at), local_day(instance.solved_at)])
+    # Its invitations take their team, agent, channel and category from the ticket.
+    mark_dirty(
+        [local_day(instance.created_at), local_day(instance.solved_at), *_sent_days(instance)]
+    )
+
+
+def _sent_days(ticket: Ticket) -> list:
+    if ticket.pk is None:
+        return []
+    sent = Invitation.objects.filter(ticket_id=ticket.pk, sent_at__isnull=False)
+    return [local_day(at) for at in sent.values_list("sent_at", flat=True)]
 
 
 @receiver(ticket_reopened, dispatch_uid=f"{_UID}.ticket_reopened")
 def ticket_reopened_receiver(sender, ticket: Ticket, undone_solved_at=None, **kwargs) -> None:
     # The resolution counted on undone_solved_at's day is gone; closed loops may reopen.
-    mark_dirty([local_day(undone_solved_at), *_loop_days(ticket)])
+    mark_dirty([local_day(undone_solved_at), *_loop_days(ticket), *_sent_days(ticket)])
 
 
 @receiver(ticket_solved, dispatch_uid=f"{_UID}.ticket_solved")
@@ -88,6 +98,26 @@ def answer_changed(sender, instance: Answer, **kwargs) -> None:
 @receiver(post_delete, sender=Invitation, dispatch_uid=f"{_UID}.invitation_deleted")
 def invitation_changed(sender, instance: Invitation, **kwargs) -> None:
     mark_dirty([local_day(instance.sent_at)])
+
+
+@receiver(pre_save, sender=Purchase, dispatch_uid=f"{_UID}.purchase_moving")
+def purchase_moving(sender, instance: Purchase, **kwargs) -> None:
+    """A purchase moved to another day or customer leaves its old day (and its old
+    customer's first-purchase day) behind: mark them too."""
+    if instance.pk is None:
+        return
+    before = Purchase.objects.filter(pk=instance.pk).values("occurred_at", "customer_id").first()
+    if before is None:
+        return
+    if (before["occurred_at"], before["customer_id"]) == (
+        instance.occurred_at,
+        instance.customer_id,
+    ):
+        return
+    first = Purchase.objects.filter(customer_id=before["customer_id"]).aggregate(
+        first=Min("occurred_at")
+    )["first"]
+    mark_dirty([local_day(before["occurred_at"]), local_day(first)])
 
 
 @receiver(post_save, sender=Purchase, dispatch_uid=f"{_UID}.purchase_saved")

@@ -8,8 +8,10 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -489,3 +491,102 @@ def test_a_failed_mark_is_logged_and_never_fails_the_change(
     assert callbacks
     assert Answer.objects.count() == 1
     assert "the rollup bookkeeping is unreachable" in caplog.text
+
+
+# --- found in review: each of these left a day stale and marked clean --------------------
+
+
+def test_a_day_claimed_again_while_recomputed_is_not_made_final_by_the_first_worker(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    world.add(nps_row(0, 10))
+    build.rebuild(DAY_ONE, DAY_ONE)
+    real_write = build._write
+    done = []
+
+    def write_then_change(family, *args, **kwargs):
+        written = real_write(family, *args, **kwargs)
+        if family.name == "answers" and not done:
+            done.append(True)
+            with django_capture_on_commit_callbacks(execute=True):
+                world.add(nps_row(0, 0))  # commits after this worker read the answers
+            # Another worker claims the day again (and would then wait for the lock).
+            RollupDay.objects.filter(day=DAY_ONE).update(
+                dirty=False, final=False, computed_at=timezone.now()
+            )
+        return written
+
+    monkeypatch.setattr(build, "_write", write_then_change)
+    build.recompute(DAY_ONE, DAY_ONE)
+    monkeypatch.setattr(build, "_write", real_write)
+
+    assert RollupDay.objects.get(day=DAY_ONE).final is False  # read live meanwhile
+    assert selectors.kpi_compute("nps", march(0))["n"] == 2
+    build.recompute_dirty()  # even if that other worker died, the next pass finishes it
+    assert RollupDay.objects.get(day=DAY_ONE).final is True
+    assert selectors.kpi_compute("nps", march(0))["n"] == 2
+
+
+def test_a_change_committed_after_midnight_marks_the_day_it_wrote_to(
+    world, django_capture_on_commit_callbacks
+):
+    madrid = ZoneInfo("Europe/Madrid")
+    build.rebuild(DAY_ONE, DAY_ONE)
+    with time_machine.travel(datetime(2026, 3, 10, 23, 59, 59, tzinfo=madrid), tick=False) as now:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            world.add(nps_row(0, 10))  # written on the 10th, which is still today
+        now.move_to(datetime(2026, 3, 11, 0, 0, 1, tzinfo=madrid))  # committed on the 11th
+        for callback in callbacks:
+            callback()
+    assert RollupDay.objects.get(day=DAY_ONE).dirty is True
+
+
+def test_a_purchase_moved_to_another_day_leaves_its_old_day_too(
+    world, django_capture_on_commit_callbacks
+):
+    from customers import services as customer_services
+
+    purchase = Purchase.objects.create(
+        customer=world.customers[0],
+        occurred_at=at(0, 3600),
+        amount=Decimal("10"),
+        margin=Decimal("1"),
+        kind=Purchase.Kind.NEW,
+    )
+    build.rebuild(DAY_ONE, DAY_ONE + timedelta(days=3))
+    with django_capture_on_commit_callbacks(execute=True):
+        customer_services.purchase_update(purchase=purchase, occurred_at=at(2, 3600))
+    f = march(0, 3)
+    assert selectors.kpi_compute("average_order_value", f)["n"] == 1
+    build.recompute_dirty()
+    assert selectors.kpi_compute("average_order_value", f)["n"] == 1
+    assert selectors.kpi_compute("average_order_value", march(0))["n"] == 0
+
+
+def test_a_ticket_moved_to_another_team_moves_its_invitations_response_rate(
+    world, django_capture_on_commit_callbacks
+):
+    ticket = Ticket.objects.create(
+        customer=world.customers[0],
+        subject="Broken",
+        created_at=at(0, 100),
+        team=world.teams[0],
+        status=Ticket.Status.SOLVED,
+        solved_at=at(0, 200),
+        solved_by=world.agents[0],
+    )
+    Invitation.objects.create(
+        survey=world.survey,
+        customer=world.customers[0],
+        ticket=ticket,
+        status=Invitation.Status.SENT,
+        sent_at=at(2, 100),
+        send_after=at(2, 100),
+    )
+    build.rebuild(DAY_ONE, DAY_ONE + timedelta(days=3))
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket.team = world.teams[1]
+        ticket.save()
+    build.recompute_dirty()
+    f = KpiFilter(date_from=DAY_ONE, date_to=DAY_ONE + timedelta(days=3), team=world.teams[1].pk)
+    assert selectors.kpi_compute("response_rate", f)["n"] == 1
