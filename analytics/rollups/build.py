@@ -2,12 +2,13 @@
 were not written again are removed), keep RollupDay's bookkeeping, mark days dirty.
 
 Concurrency, without a hot row: a change marks its days dirty only once it has
-committed (on_commit; "past" is judged then, so a change committed after midnight marks
-the day it wrote to), and only where they are not dirty already, so a busy day costs one
+committed (on_commit), and only for past days (today is always read live) where they
+are not dirty already, so a busy day costs one
 write per recomputation, not one per change. A recomputation first claims its days:
 clears `dirty` and `final` and stamps `computed_at` with the claim's instant (committed
 on their own); then reads the raw rows and writes the rollups; then sets `final` on the
-days still under its own claim that had ended when it claimed them. A change that
+days still under its own claim that had ended FINAL_AFTER before it claimed them (so a
+transaction that began before midnight and commits after it is in what it read). A change that
 commits before the claim is in what the recomputation reads; one that commits after
 marks the day dirty again for the next pass; a day claimed again by another worker is
 left for that one to finish. While a day is being recomputed (final unset) it is read
@@ -36,6 +37,10 @@ CHUNK_DAYS = 31
 """Most days recomputed per transaction (recompute_dirty): bounds each transaction."""
 DURATION_FAMILIES = list(DURATIONS.values())
 BATCH = 2000
+FINAL_AFTER = timedelta(minutes=10)
+"""A day becomes final only when recomputed this long after it ended: longer than any
+transaction (requests, tasks: 5 min hard limit) that began on it may take to commit, and
+whose change, today's when it was made, was not marked."""
 ROLLUP_LOCK = 0x6B70_6973  # any constant: the advisory lock's key
 
 
@@ -68,7 +73,7 @@ def _take_turns(first: date, last: date) -> None:
 def mark_dirty(days: Iterable[date | None]) -> None:
     """Mark past days dirty once the current transaction commits (today is always read
     live, so it needs no mark)."""
-    days = sorted({day for day in days if day is not None})
+    days = sorted({day for day in days if day is not None and day < today()})
     if days:
         # robust: the change has committed; a failed mark must not turn the user's request
         # into an error (it is logged, and the nightly reconciliation repairs the days).
@@ -76,12 +81,6 @@ def mark_dirty(days: Iterable[date | None]) -> None:
 
 
 def _mark(days: list[date]) -> None:
-    # "Past" as of the commit, not of the change: a transaction that began before
-    # midnight and commits after it marks the day it wrote to.
-    current = today()
-    days = [day for day in days if day < current]
-    if not days:
-        return
     RollupDay.objects.bulk_create([RollupDay(day=day) for day in days], ignore_conflicts=True)
     RollupDay.objects.filter(day__in=days, dirty=False).update(dirty=True, marked_at=timezone.now())
 
@@ -148,7 +147,8 @@ def recompute(first: date, last: date) -> int:
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     # The claim: its instant identifies this recomputation, and the days that had ended
     # by then are the ones it may make final (it reads the raw rows after this).
-    claim, ended = timezone.now(), today()
+    claim = timezone.now()
+    ended = local_day(claim - FINAL_AFTER)
     with transaction.atomic():
         RollupDay.objects.bulk_create([RollupDay(day=day) for day in days], ignore_conflicts=True)
         # Claimed: from here on a change marks the days dirty again, and they are read

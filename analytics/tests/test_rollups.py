@@ -527,18 +527,18 @@ def test_a_day_claimed_again_while_recomputed_is_not_made_final_by_the_first_wor
     assert selectors.kpi_compute("nps", march(0))["n"] == 2
 
 
-def test_a_change_committed_after_midnight_marks_the_day_it_wrote_to(
-    world, django_capture_on_commit_callbacks
-):
+def test_a_day_is_final_only_once_changes_begun_on_it_have_had_time_to_commit(world):
     madrid = ZoneInfo("Europe/Madrid")
-    build.rebuild(DAY_ONE, DAY_ONE)
-    with time_machine.travel(datetime(2026, 3, 10, 23, 59, 59, tzinfo=madrid), tick=False) as now:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            world.add(nps_row(0, 10))  # written on the 10th, which is still today
-        now.move_to(datetime(2026, 3, 11, 0, 0, 1, tzinfo=madrid))  # committed on the 11th
-        for callback in callbacks:
-            callback()
-    assert RollupDay.objects.get(day=DAY_ONE).dirty is True
+    # A change made at 23:59:59 on the 10th (today then, so not marked) commits later;
+    # a recomputation just after midnight must not make the 10th final.
+    with time_machine.travel(datetime(2026, 3, 11, 0, 0, 30, tzinfo=madrid), tick=False) as now:
+        build.recompute(DAY_ONE, DAY_ONE)
+        assert RollupDay.objects.get(day=DAY_ONE).final is False
+        world.add(nps_row(0, 10))  # the late commit
+        now.move_to(datetime(2026, 3, 11, 0, 11, tzinfo=madrid))
+        assert build.recompute_dirty() == 1
+    assert RollupDay.objects.get(day=DAY_ONE).final is True
+    assert selectors.kpi_compute("nps", march(0))["n"] == 1
 
 
 def test_a_purchase_moved_to_another_day_leaves_its_old_day_too(
