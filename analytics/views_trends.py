@@ -33,7 +33,15 @@ from .forms import PeriodFilterForm, default_filter
 from .kpis import SMALL_SAMPLE
 from .kpis.surveys import scored_answers
 from .kpis.tickets import received_in_period, tickets_in_scope
-from .selectors import MAX_BUCKETS, Interval, kpi_series, series_bucket_count, series_buckets
+from .selectors import (
+    MAX_BUCKETS,
+    Interval,
+    SeriesReader,
+    kpi_series,
+    series_bucket_count,
+    series_buckets,
+    series_reader,
+)
 from .views import DECIMAL, DURATION, PERCENT, SCORE, format_figure
 
 INTERVALS = [
@@ -186,8 +194,8 @@ def _edge(point: dict, sign: int) -> float | None:
     return point["value"] + sign * point["margin95"]
 
 
-def nps_chart(f: KpiFilter, interval: Interval) -> Chart:
-    points = kpi_series("nps", f, interval)
+def nps_chart(f: KpiFilter, interval: Interval, reader: SeriesReader | None = None) -> Chart:
+    points = kpi_series("nps", f, interval, reader=reader)
     values = [p["value"] for p in points]
     return Chart(
         key="nps",
@@ -218,8 +226,8 @@ def nps_chart(f: KpiFilter, interval: Interval) -> Chart:
     )
 
 
-def csat_chart(f: KpiFilter, interval: Interval) -> Chart:
-    points = kpi_series("csat", f, interval)
+def csat_chart(f: KpiFilter, interval: Interval, reader: SeriesReader | None = None) -> Chart:
+    points = kpi_series("csat", f, interval, reader=reader)
     return Chart(
         key="csat",
         title=_("Customer satisfaction (CSAT)"),
@@ -244,8 +252,8 @@ def csat_chart(f: KpiFilter, interval: Interval) -> Chart:
     )
 
 
-def ces_chart(f: KpiFilter, interval: Interval) -> Chart:
-    points = kpi_series("ces", f, interval)
+def ces_chart(f: KpiFilter, interval: Interval, reader: SeriesReader | None = None) -> Chart:
+    points = kpi_series("ces", f, interval, reader=reader)
     return Chart(
         key="ces",
         title=_("Customer effort (CES)"),
@@ -305,7 +313,7 @@ def distribution_chart(
     )
 
 
-def volume_chart(f: KpiFilter, interval: Interval) -> Chart:
+def volume_chart(f: KpiFilter, interval: Interval, reader: SeriesReader | None = None) -> Chart:
     buckets = ticket_volume(f, interval)
     return Chart(
         key="volume",
@@ -329,9 +337,9 @@ def volume_chart(f: KpiFilter, interval: Interval) -> Chart:
     )
 
 
-def times_chart(f: KpiFilter, interval: Interval) -> Chart:
-    first = kpi_series("first_response_time", f, interval)
-    resolution = kpi_series("resolution_time", f, interval)
+def times_chart(f: KpiFilter, interval: Interval, reader: SeriesReader | None = None) -> Chart:
+    first = kpi_series("first_response_time", f, interval, reader=reader)
+    resolution = kpi_series("resolution_time", f, interval, reader=reader)
     return Chart(
         key="times",
         title=_("First response and resolution time"),
@@ -375,14 +383,14 @@ def times_chart(f: KpiFilter, interval: Interval) -> Chart:
     )
 
 
-CHARTS: dict[str, Callable[[KpiFilter, Interval], Chart]] = {
+CHARTS: dict[str, Callable[[KpiFilter, Interval, SeriesReader | None], Chart]] = {
     "nps": nps_chart,
     "csat": csat_chart,
     "ces": ces_chart,
-    "nps-distribution": lambda f, _interval: distribution_chart(
+    "nps-distribution": lambda f, _interval, _reader=None: distribution_chart(
         "nps-distribution", _("NPS answers by score"), f, Question.Type.NPS, NPS_SCORES
     ),
-    "csat-distribution": lambda f, _interval: distribution_chart(
+    "csat-distribution": lambda f, _interval, _reader=None: distribution_chart(
         "csat-distribution", _("CSAT answers by score"), f, Question.Type.CSAT, CSAT_SCORES
     ),
     "volume": volume_chart,
@@ -392,7 +400,8 @@ CHARTS: dict[str, Callable[[KpiFilter, Interval], Chart]] = {
 
 
 def trend_charts(f: KpiFilter, interval: Interval) -> list[Chart]:
-    return [chart(f, interval) for chart in CHARTS.values()]
+    reader = series_reader(f)  # the series share their reads (the answers once, not thrice)
+    return [chart(f, interval, reader) for chart in CHARTS.values()]
 
 
 def _csv(chart: Chart, f: KpiFilter) -> HttpResponse:
@@ -417,7 +426,7 @@ def trends(request: HttpRequest) -> HttpResponse:
         chart = CHARTS.get(request.GET.get("table", ""))
         if chart is None:
             raise Http404
-        return _csv(chart(f, interval), f)
+        return _csv(chart(f, interval, None), f)
     return render(
         request,
         "analytics/trends.html",
