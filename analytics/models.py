@@ -196,3 +196,45 @@ class DurationMonth(DurationRow):
                 fields=["metric", "dimension", "value", "day"], name="durationmonth_read_idx"
             )
         ]
+
+
+class LifecycleFact(models.Model):
+    """A customer's lifecycle history, prepared for the customer KPIs (churn, retention,
+    churn vs acquisition, CLV's active customers, lead conversion) so that a period's
+    figures are counted in one pass over these rows instead of following every customer's
+    changes. Written only by analytics.rollups.lifecycle, per customer, in the same
+    transaction as the change (receivers), and rebuilt whole by rebuild_kpis.
+
+    One row per change to "customer" (an acquisition, which starts a spell as a customer)
+    and per change to "churned", logged or legacy (became_customer_at / churned_at without
+    a row; see analytics.kpis.customers), in the customer's order of changes; and one row
+    per customer who was a lead when created (kind "lead")."""
+
+    class Kind(models.TextChoices):
+        CUSTOMER = "customer", _("became a customer")
+        CHURNED = "churned", _("churned")
+        LEAD = "lead", _("lead created")
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("customer"),
+    )
+    segment = models.CharField(_("segment"), max_length=60, blank=True, default="")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    at = models.DateTimeField(_("at"))
+    previous_at = models.DateTimeField(
+        _("previous change to the same stage at"), null=True, blank=True
+    )
+    ends_at = models.DateTimeField(_("next change at"), null=True, blank=True)
+    churns_at = models.DateTimeField(_("next churn at"), null=True, blank=True)
+    rejoins_at = models.DateTimeField(_("next change to customer at"), null=True, blank=True)
+    converts_at = models.DateTimeField(_("lead converted at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("lifecycle fact")
+        verbose_name_plural = _("lifecycle facts")
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.kind} {self.at:%Y-%m-%d %H:%M}"

@@ -10,8 +10,8 @@ from enum import StrEnum
 
 from .filters import KpiFilter
 from .kpis import REGISTRY
-from .kpis.customers import prefetch_lifecycle, shared_lifecycle
-from .rollups.read import Reader, RollupIndex, SeriesReader, can_read
+from .kpis.customers import shared_lifecycle
+from .rollups.read import LIFECYCLE_KPIS, Reader, RollupIndex, SeriesReader, can_read
 
 
 class Interval(StrEnum):
@@ -29,12 +29,11 @@ def kpis_compute(f: KpiFilter) -> dict[str, dict]:
     period of equal length just before (same dimensions)."""
     previous = f.previous()
     reader = Reader(RollupIndex(upto=f.date_to))
-    with shared_lifecycle():
-        prefetch_lifecycle(f, previous)  # both periods in one pass over the customers
-        return {
-            name: {**_kpi(reader, name, f), "previous": _kpi(reader, name, previous)}
-            for name in REGISTRY
-        }
+    reader.prefetch_lifecycle(f, previous)  # both periods in one pass over the facts
+    return {
+        name: {**_kpi(reader, name, f), "previous": _kpi(reader, name, previous)}
+        for name in REGISTRY
+    }
 
 
 class KpiReader:
@@ -113,6 +112,9 @@ def kpi_series(
                 for start, end in buckets
             ]
     reader = reader or series_reader(f)
+    reader.use_buckets(buckets)
+    if metric in LIFECYCLE_KPIS:
+        reader.prefetch_lifecycle(*(replace(f, date_from=s, date_to=e) for s, e in buckets))
     return [
         {
             "period_start": start,

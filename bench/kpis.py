@@ -100,6 +100,14 @@ def recreate_database(url: str) -> None:
         connection.execute(f'CREATE DATABASE "{name}"')
 
 
+def server_version(url: str) -> str:
+    import psycopg
+
+    admin = urlparse(url)._replace(path="/postgres").geturl()
+    with psycopg.connect(admin) as connection:
+        return connection.execute("SHOW server_version").fetchone()[0]
+
+
 def manage(*args: str, env: dict) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, env=env)
 
@@ -830,9 +838,9 @@ def main() -> None:
     memory_gb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**30
     cap = day_start(today).timestamp()
     report = {
-        "machine": f"{platform.node()} {os.cpu_count()} cores, {memory_gb} GB RAM; shared with "
-        "7 other helpers running their tests at the same time",
-        "database": f"PostgreSQL {connections['default'].cursor().connection.info.server_version}",
+        "machine": f"{platform.node()} {os.cpu_count()} cores, {memory_gb} GB RAM",
+        # The database itself may not exist yet: ask the server through its admin database.
+        "database": f"PostgreSQL {server_version(url)}",
         "scale": args.scale,
         "server_time": "Django test Client in process: middleware, views, queries, templates "
         "(no network)",

@@ -269,18 +269,6 @@ def _lifecycle_queries(filters: list[KpiFilter]) -> list[dict[str, int]]:
     ]
 
 
-def prefetch_lifecycle(*filters: KpiFilter) -> None:
-    """Inside shared_lifecycle(): compute the lifecycle figures of these periods (of one
-    segment) in one query, ready for the KPIs that will ask for them."""
-    memo = _lifecycle_memo.get()
-    if memo is None:
-        return
-    wanted = [f for f in filters if (f.start, f.end, f.segment) not in memo]
-    if wanted:
-        for f, figures in zip(wanted, _lifecycle_queries(wanted), strict=True):
-            memo[(f.start, f.end, f.segment)] = figures
-
-
 def lifecycle_customers(f: KpiFilter) -> tuple[QuerySet[Customer], dict[str, Q]]:
     """The filter's customers with the aliases the lifecycle figures need, and the
     condition of each figure (at_start, at_end, lost, churned, acquired, active_during;
@@ -330,7 +318,11 @@ def kpi_churn_rate(f: KpiFilter) -> dict:
     counted as lost either (they show in churn vs acquisition). n = customers active at
     the start; none → None. Honours `segment` only.
     """
-    figures = _lifecycle(f)
+    return churn_rate_figures(_lifecycle(f))
+
+
+def churn_rate_figures(figures: dict[str, int]) -> dict:
+    """kpi_churn_rate's answer from the period's lifecycle figures."""
     n = figures["at_start"]
     return {
         "value": _share(figures["lost"], n),
@@ -351,7 +343,11 @@ def kpi_retention_rate(f: KpiFilter) -> dict:
     can then fall below 100 - churn rate, even below 0). n = customers at the start;
     none → None. Honours `segment` only.
     """
-    figures = _lifecycle(f)
+    return retention_rate_figures(_lifecycle(f))
+
+
+def retention_rate_figures(figures: dict[str, int]) -> dict:
+    """kpi_retention_rate's answer from the period's lifecycle figures."""
     n = figures["at_start"]
     return {
         "value": _retention(figures),
@@ -372,7 +368,11 @@ def kpi_churn_vs_acquisition(f: KpiFilter) -> dict:
     change to "customer" (new or returning). n = acquired; none → None (even when some
     churned: the ratio is undefined). Honours `segment` only.
     """
-    figures = _lifecycle(f)
+    return churn_vs_acquisition_figures(_lifecycle(f))
+
+
+def churn_vs_acquisition_figures(figures: dict[str, int]) -> dict:
+    """kpi_churn_vs_acquisition's answer from the period's lifecycle figures."""
     n = figures["acquired"]
     return {
         "value": figures["churned"] / n if n else None,
@@ -418,14 +418,19 @@ def kpi_clv(f: KpiFilter) -> dict:
 
 
 def clv_figures(
-    f: KpiFilter, *, buyers: int, total_margin: Decimal | None, period_margin: Decimal
+    f: KpiFilter,
+    *,
+    buyers: int,
+    total_margin: Decimal | None,
+    period_margin: Decimal,
+    lifecycle: dict[str, int] | None = None,
 ) -> dict:
     """The CLV answer from the purchase money (up to the period's end and within it) and
-    the period's lifecycle figures (shared with the rollups)."""
+    the period's lifecycle figures (computed here unless given: the rollups pass theirs)."""
     discount_rate = float(settings.CXM_CLV_DISCOUNT_RATE)
     # Divide the exact decimal totals, so the figures are the same on every database.
     historical = float(total_margin / buyers) if buyers else None
-    figures = _lifecycle(f)
+    figures = lifecycle if lifecycle is not None else _lifecycle(f)
     retention = _retention(figures)
     predictive = None
     if retention is not None and figures["active_during"]:
@@ -497,9 +502,14 @@ def kpi_conversion_rate(f: KpiFilter) -> dict:
     None. Honours `segment` only.
     """
     figures = _leads_created_grouped(f).aggregate(
-        n=Count("pk"), converted=Count("pk", filter=lead_converted(f))
+        leads=Count("pk"), converted=Count("pk", filter=lead_converted(f))
     )
-    n = figures["n"]
+    return conversion_rate_figures(figures)
+
+
+def conversion_rate_figures(figures: dict[str, int]) -> dict:
+    """kpi_conversion_rate's answer from the period's `leads` and `converted`."""
+    n = figures["leads"]
     return {
         "value": _share(figures["converted"], n),
         "n": n,

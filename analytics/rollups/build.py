@@ -27,8 +27,9 @@ from django.db import connection, transaction
 from django.db.models import Case, Min, Q, Value, When
 from django.utils import timezone
 
-from analytics.models import Dimension, DurationMonth, RollupDay
+from analytics.models import Dimension, DurationMonth, LifecycleFact, RollupDay
 
+from . import lifecycle
 from .families import DAY, DURATIONS, FAMILIES, Family, zone
 
 logger = logging.getLogger(__name__)
@@ -257,11 +258,12 @@ def rebuild(
     """Recompute every day from `first` (default: the first day with data) to `last`
     (default: yesterday), a calendar month per transaction, `jobs` months at a time (each
     in its own thread and database connection; 1 on SQLite, which has one writer).
-    Returns (days, rows written)."""
+    The customers' lifecycle facts are rewritten too (beside the first months when
+    `jobs` > 1). Returns (days, rows written, lifecycle facts included)."""
     last = last or yesterday()
     first = first or first_day_with_data()
     if first is None or first > last:
-        return 0, 0
+        return 0, lifecycle.refresh()
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         # SQLite has one writer; inside a transaction (a test's) other connections would
         # neither see its rows nor get past its locks.
@@ -282,12 +284,24 @@ def rebuild(
             if progress:
                 progress(chunk[0], chunk[1], written)
 
+    def facts() -> None:
+        nonlocal rows
+        try:
+            written = lifecycle.refresh()
+        finally:
+            if jobs > 1:
+                connection.close()
+        with reporting:
+            rows += written
+
     if jobs == 1:
+        facts()
         for chunk in chunks(first, last):
             one(chunk)
     else:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for done in [pool.submit(one, chunk) for chunk in chunks(first, last)]:
+            work = [pool.submit(facts)] + [pool.submit(one, chunk) for chunk in chunks(first, last)]
+            for done in work:
                 done.result()  # re-raises a failed month's error
     _analyze()
     return days, rows
@@ -300,6 +314,7 @@ def _analyze() -> None:
         return
     tables = [family.model._meta.db_table for family in FAMILIES]
     tables += [DurationMonth._meta.db_table, RollupDay._meta.db_table]
+    tables.append(LifecycleFact._meta.db_table)
     with connection.cursor() as cursor:
         for table in dict.fromkeys(tables):
             cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")

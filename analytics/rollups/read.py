@@ -7,30 +7,37 @@ the sums with the same formulas as analytics.kpis (which stays the definition).
 A filter may name at most one dimension that applies to the KPI (team, agent, channel,
 category, segment, survey; ticket KPIs ignore the survey, commerce KPIs all but the
 segment): the rollups hold one set of rows per dimension value, not per combination.
-Beyond that, and for the customer lifecycle KPIs (churn, retention, churn vs acquisition,
-conversion: whose figures follow each customer across the period, which daily sums cannot
-give), `can_read` says no and the caller computes from the raw rows.
+Beyond that, `can_read` says no and the caller computes from the raw rows. The customer
+lifecycle KPIs (churn, retention, churn vs acquisition, conversion, and CLV's active
+customers), whose figures follow each customer across the period, which daily sums cannot
+give, are read from the lifecycle facts instead (analytics.rollups.lifecycle): exact.
 
 Medians and 90th percentiles come from the duration histograms and are within 1 % of
 the raw figures (analytics.rollups.histogram); counts, sums, means and rates are exact.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import Case, DateField, F, Q, QuerySet, Sum, Value, When
 
 from analytics.filters import KpiFilter
 from analytics.kpis import REGISTRY, SMALL_SAMPLE
 from analytics.kpis._stats import MEDIAN, P90
-from analytics.kpis.customers import clv_figures
+from analytics.kpis.customers import (
+    churn_rate_figures,
+    churn_vs_acquisition_figures,
+    clv_figures,
+    conversion_rate_figures,
+    retention_rate_figures,
+)
 from analytics.kpis.surveys import CES_AGREE_FROM, CES_POINTS, nps_figures
 from analytics.models import Dimension, DurationMonth, RollupDay
 from surveys.models import Question
 
-from . import histogram
+from . import histogram, lifecycle
 from .build import month_end
 from .families import (
     ANSWERS,
@@ -73,7 +80,14 @@ ROLLUP_KPIS = {
     "upsell_cross_sell_share": "commerce",
     "average_order_value": "commerce",
     "clv": "commerce",
+    "churn_rate": "commerce",
+    "retention_rate": "commerce",
+    "churn_vs_acquisition": "commerce",
+    "conversion_rate": "commerce",
 }
+LIFECYCLE_PERIODS_PER_QUERY = 50
+"""Periods counted per pass over the lifecycle facts (8 columns each: PostgreSQL takes at
+most 1,664 in a SELECT)."""
 
 
 def _small(n: int) -> bool:
@@ -192,24 +206,34 @@ def read(
     value: object | None,
     *,
     by_day: bool = False,
+    buckets: Sequence[tuple[date, date]] = (),
 ) -> list[dict]:
     """The family's sums over first..last for one dimension value, per key (and per day
-    with by_day, under "day"): at most one query on the rollups and one on the raw rows."""
+    with by_day, under "day"): at most one query on the rollups and one on the raw rows.
+    With by_day and `buckets` (runs of days covering first..last), per bucket instead:
+    "day" is the bucket's first day."""
     stored_value, live_value = dimension_value(dimension, value)
     keys = list(family.keys)
     measures = list(family.measures())
     group = keys + (["day"] if by_day else [])
+    bucket_of = None
+    if by_day and any(start != end for start, end in buckets):
+        bucket_of = Case(
+            *[When(day__range=(start, end), then=Value(start)) for start, end in buckets],
+            output_field=DateField(),
+        )
     rows: list[dict] = []
     if family.metric and not by_day:
         months, (stored_runs, live_runs) = index.split_months(first, last, dimension)
         if months:
-            rows += (
+            rows += _dicts(
                 DurationMonth.objects.filter(
                     day__in=months, dimension=dimension, value=stored_value, metric=family.metric
                 )
                 .order_by()
                 .values(*keys)
-                .annotate(**{m: Sum(m) for m in measures})
+                .annotate(**{m: Sum(m) for m in measures}),
+                [*keys, *measures],
             )
     elif family.metric and dimension != Dimension.ALL:
         stored_runs, live_runs = [], [(first, last)]  # no daily histograms per value
@@ -222,17 +246,44 @@ def read(
         if family.metric:
             stored = stored.filter(metric=family.metric)
         sums = {m: Sum(m) for m in measures}
-        # No key: one row of totals (values() with no field would group by every column).
-        rows += (
-            stored.order_by().values(*group).annotate(**sums)
-            if group
-            else [stored.aggregate(**sums)]
-        )
+        if bucket_of is not None:
+            rows += (
+                stored.order_by()
+                .values(*keys, bucket=bucket_of)
+                .annotate(**sums)
+                .values(*keys, *measures, day=F("bucket"))
+            )
+        elif group:
+            rows += stored.order_by().values(*group).annotate(**sums)
+        else:
+            # No key: one row of totals (values() with no field would group by every column).
+            rows.append(stored.aggregate(**sums))
     if live_runs:
         renamed = {source: key for key, source in family.keys.items()} | {DAY: "day"}
+        starts = _bucket_starts(buckets) if bucket_of is not None else {}
         for row in family.live(live_runs, dimension, live_value, by_day=by_day):
-            rows.append({renamed.get(name, name): item for name, item in row.items()})
+            row = {renamed.get(name, name): item for name, item in row.items()}
+            if starts:
+                row["day"] = starts[row["day"]]
+            rows.append(row)
     return _sum_rows(rows, group, measures)
+
+
+def _dicts(rows: QuerySet, names: list[str]) -> list[dict]:
+    """The rows of a values() query as dicts, fetched as tuples: histograms bring
+    thousands of rows, and building them as tuples is several times cheaper."""
+    return [dict(zip(names, row, strict=True)) for row in rows.values_list(*names)]
+
+
+def _bucket_starts(buckets: Sequence[tuple[date, date]]) -> dict[date, date]:
+    """Each day of the buckets → its bucket's first day."""
+    starts = {}
+    for start, end in buckets:
+        day = start
+        while day <= end:
+            starts[day] = start
+            day += timedelta(days=1)
+    return starts
 
 
 def _sum_rows(rows: Iterable[dict], group: list[str], measures: list[str]) -> list[dict]:
@@ -341,6 +392,49 @@ class Reader:
     def __init__(self, index: RollupIndex) -> None:
         self.index = index
         self._cache: dict[tuple, list[dict]] = {}
+        self._lifecycle: dict[tuple, dict[str, int]] = {}
+        self._scales: dict[int, tuple[int, int, bool]] = {}
+        self._finished: dict[int, tuple[list[dict], dict]] = {}
+
+    def finish_answers(self, rows: list[dict]) -> dict:
+        """finish_answers() of these rows, computed once for NPS, CSAT and CES alike, with
+        the CES questions' scales read once per request."""
+        done = self._finished.get(id(rows))
+        if done is None or done[0] is not rows:
+            missing = [
+                row
+                for row in rows
+                if row["question_type"] == Question.Type.CES
+                and row["question_id"] not in self._scales
+            ]
+            self._scales.update(question_scales(missing))
+            done = (rows, finish_answers(rows, self._scales))
+            self._finished[id(rows)] = done
+        return done[1]
+
+    def lifecycle(self, f: KpiFilter) -> dict[str, int]:
+        """The lifecycle figures of the filter's period and segment (read once)."""
+        key = (f.start, f.end, f.segment)
+        if key not in self._lifecycle:
+            self.prefetch_lifecycle(f)
+        return self._lifecycle[key]
+
+    def prefetch_lifecycle(self, *filters: KpiFilter) -> None:
+        """Count the lifecycle figures of these periods together: one pass over the facts
+        per segment (and per LIFECYCLE_PERIODS_PER_QUERY periods)."""
+        wanted: dict[tuple, KpiFilter] = {}
+        for f in filters:
+            key = (f.start, f.end, f.segment)
+            if key not in self._lifecycle:
+                wanted.setdefault(key, f)
+        by_segment: dict[object, list[KpiFilter]] = defaultdict(list)
+        for f in wanted.values():
+            by_segment[f.segment].append(f)
+        for group in by_segment.values():
+            for start in range(0, len(group), LIFECYCLE_PERIODS_PER_QUERY):
+                chunk = group[start : start + LIFECYCLE_PERIODS_PER_QUERY]
+                for f, figures in zip(chunk, lifecycle.figures(chunk), strict=True):
+                    self._lifecycle[(f.start, f.end, f.segment)] = figures
 
     def rows(
         self, family: Family, f: KpiFilter, name: str, first: date | None = ..., by_day=False
@@ -360,32 +454,117 @@ class Reader:
 
 class SeriesReader(Reader):
     """Reads the KPIs of one bucket of a series from rows fetched per day for the whole
-    series (once per family), so a series costs the same queries however many buckets,
-    except durations, read bucket by bucket (a few queries each)."""
+    series (once per family), so a series costs the same queries however many buckets.
+    Durations are the exception: histograms per day would bring hundreds of rows a day
+    to Python, so whole clean months come from the monthly histograms of the whole series
+    (one query) and any other bucket reads its own sums (a few queries). Each bucket's
+    sums are kept, so the KPIs of one family (NPS, CSAT, CES) add them up once."""
 
     def __init__(self, whole: Reader, series: KpiFilter) -> None:
         super().__init__(whole.index)
         self.whole, self.series = whole, series
+        self._lifecycle = whole._lifecycle  # shared: kpi_series prefetches every bucket
+        self._days: dict[tuple, dict[date, list[dict]]] = {}
+        self._months: dict[tuple, dict[date, list[dict]]] = {}
+        self._buckets: tuple[tuple[date, date], ...] = ()
+        self._by_bucket: dict[tuple, dict[date, list[dict]]] = {}
+
+    def use_buckets(self, buckets: Sequence[tuple[date, date]]) -> None:
+        """The series' buckets (kpi_series says): their sums are then grouped by the
+        database, one query per family, instead of read per day and added up here."""
+        self._buckets = tuple(buckets)
 
     def rows(self, family, f, name, first=..., by_day=False) -> list[dict]:
-        if family.metric:
-            # Duration histograms per day would bring hundreds of rows a day to Python:
-            # each bucket reads its own sums instead (monthly histograms serve months).
-            return super().rows(family, f, name, first=first)
+        dimension, value = dimension_of(name, f)
         from_start = first is None
-        days = self.whole.rows(
-            family, self.series, name, first=None if from_start else ..., by_day=True
-        )
-        low = None if from_start else f.date_from
-        chosen = [
-            row for row in days if row["day"] <= f.date_to and (low is None or row["day"] >= low)
-        ]
+        key = (family.name, None if from_start else f.date_from, f.date_to, dimension, value)
+        if key not in self._cache:
+            if family.metric:
+                self._cache[key] = self._duration_rows(family, f, name, first, dimension, value)
+            else:
+                self._cache[key] = self._bucket_rows(family, f, name, from_start)
+        return self._cache[key]
+
+    def _bucket_rows(self, family, f, name, from_start: bool) -> list[dict]:
+        dimension, value = dimension_of(name, f)
+        if not from_start and (f.date_from, f.date_to) in self._buckets:
+            key = (family.name, dimension, value, self._buckets)
+            if key not in self._by_bucket:
+                grouped: dict[date, list[dict]] = defaultdict(list)
+                for row in read(
+                    family,
+                    self.index,
+                    self.series.date_from,
+                    self.series.date_to,
+                    dimension,
+                    value,
+                    by_day=True,
+                    buckets=self._buckets,
+                ):
+                    grouped[row["day"]].append(row)
+                self._by_bucket[key] = grouped
+            return self._by_bucket[key].get(f.date_from, [])
+        key = (family.name, from_start, dimension, value)
+        if key not in self._days:
+            by_day: dict[date, list[dict]] = defaultdict(list)
+            for row in self.whole.rows(
+                family, self.series, name, first=None if from_start else ..., by_day=True
+            ):
+                by_day[row["day"]].append(row)
+            self._days[key] = by_day
+        by_day = self._days[key]
+        if from_start:
+            chosen = [row for day, rows in by_day.items() if day <= f.date_to for row in rows]
+        else:
+            chosen = []
+            day = f.date_from
+            while day <= f.date_to:
+                chosen += by_day.get(day, ())
+                day += timedelta(days=1)
         return _sum_rows(chosen, list(family.keys), list(family.measures()))
+
+    def _duration_rows(self, family, f, name, first, dimension, value) -> list[dict]:
+        whole_month = (
+            first is ...
+            and f.date_from.day == 1
+            and f.date_to == month_end(f.date_from)
+            and f.date_from in self._clean_months(family, dimension, value)
+        )
+        if not whole_month:
+            return Reader.rows(self, family, f, name, first=first)
+        return self._clean_months(family, dimension, value)[f.date_from]
+
+    def _clean_months(self, family, dimension, value) -> dict[date, list[dict]]:
+        """The monthly histogram sums of every whole clean month of the series, by month."""
+        key = (family.name, dimension, value)
+        if key not in self._months:
+            months, _rest = self.index.split_months(
+                self.series.date_from, self.series.date_to, dimension
+            )
+            stored_value, _live = dimension_value(dimension, value)
+            keys, measures = list(family.keys), list(family.measures())
+            by_month: dict[date, list[dict]] = {month: [] for month in months}
+            if months:
+                for row in _dicts(
+                    DurationMonth.objects.filter(
+                        day__in=months,
+                        dimension=dimension,
+                        value=stored_value,
+                        metric=family.metric,
+                    )
+                    .order_by()
+                    .values("day", *keys)
+                    .annotate(**{m: Sum(m) for m in measures}),
+                    ["day", *keys, *measures],
+                ):
+                    by_month[row.pop("day")].append(row)
+            self._months[key] = by_month
+        return self._months[key]
 
 
 def _answers(reader: Reader, f: KpiFilter, name: str) -> dict:
     rows = reader.rows(ANSWERS, f, name)
-    return finish_answers(rows, question_scales(rows))[name]
+    return reader.finish_answers(rows)[name]
 
 
 def _response_rate(reader: Reader, f: KpiFilter, name: str) -> dict:
@@ -476,7 +655,15 @@ def _clv(reader: Reader, f: KpiFilter, name: str) -> dict:
         buyers=buyers,
         total_margin=_total(history, "margin", Decimal("0")) if buyers else None,
         period_margin=_total(period, "margin", Decimal("0")),
+        lifecycle=reader.lifecycle(f),
     )
+
+
+def _from_lifecycle(finish):
+    def kpi(reader: Reader, f: KpiFilter, name: str) -> dict:
+        return finish(reader.lifecycle(f))
+
+    return kpi
 
 
 FINISHERS = {
@@ -496,4 +683,11 @@ FINISHERS = {
     "upsell_cross_sell_share": _upsell,
     "average_order_value": _aov,
     "clv": _clv,
+    "churn_rate": _from_lifecycle(churn_rate_figures),
+    "retention_rate": _from_lifecycle(retention_rate_figures),
+    "churn_vs_acquisition": _from_lifecycle(churn_vs_acquisition_figures),
+    "conversion_rate": _from_lifecycle(conversion_rate_figures),
 }
+LIFECYCLE_KPIS = frozenset(
+    ("churn_rate", "retention_rate", "churn_vs_acquisition", "conversion_rate", "clv")
+)

@@ -1,6 +1,8 @@
 """What marks rollup days dirty: every change to a row the rollups sum marks the local
 days it counts on (and, for a change that moves a row, the day it counted on before).
 Connected in AnalyticsConfig.ready(); the marks are written once the change commits.
+Changes to a customer's lifecycle refresh their lifecycle facts at once, in the same
+transaction (analytics.rollups.lifecycle).
 
 Not caught here, and left to the nightly reconciliation: bulk UPDATEs that bypass save()
 (none of them touches a rolled-up figure of a past day) and a customer changing segment
@@ -11,12 +13,13 @@ from django.db.models import Min
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from customers.models import Purchase
+from customers.models import Customer, LifecycleChange, Purchase
 from surveys.models import Answer, Invitation, Response
 from surveys.signals import response_recorded
 from tickets.models import Ticket
 from tickets.signals import ticket_reopened, ticket_solved
 
+from . import lifecycle
 from .build import local_day, mark_dirty
 
 _UID = "analytics.rollups"
@@ -131,3 +134,23 @@ def purchase_changed(sender, instance: Purchase, **kwargs) -> None:
         .aggregate(first=Min("occurred_at"))["first"]
     )
     mark_dirty([local_day(instance.occurred_at), local_day(first)])
+
+
+# The customer fields the lifecycle facts are made of.
+_LIFECYCLE_FIELDS = frozenset(("segment", "created_at", "became_customer_at", "churned_at"))
+
+
+@receiver(post_save, sender=Customer, dispatch_uid=f"{_UID}.customer_saved")
+def customer_saved(sender, instance: Customer, update_fields=None, raw=False, **kwargs) -> None:
+    if raw or (update_fields is not None and not _LIFECYCLE_FIELDS & set(update_fields)):
+        return
+    lifecycle.refresh([instance.pk])
+
+
+@receiver(post_save, sender=LifecycleChange, dispatch_uid=f"{_UID}.lifecycle_saved")
+@receiver(post_delete, sender=LifecycleChange, dispatch_uid=f"{_UID}.lifecycle_deleted")
+def lifecycle_changed(sender, instance: LifecycleChange, raw=False, origin=None, **kwargs) -> None:
+    # A customer's deletion takes their changes and facts with it: nothing to refresh.
+    if raw or isinstance(origin, Customer) or getattr(origin, "model", None) is Customer:
+        return
+    lifecycle.refresh([instance.customer_id])

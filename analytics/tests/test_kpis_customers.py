@@ -436,7 +436,7 @@ class History:
 
 
 @st.composite
-def histories(draw) -> History:
+def histories(draw, hours=hours) -> History:
     transitions = sorted(draw(st.lists(hours, max_size=4)))
     # Legacy data only ever lacks the first join, and the final churn when no row exists.
     legacy = draw(st.sampled_from(["none", "all", "join"]))

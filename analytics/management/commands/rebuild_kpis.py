@@ -39,6 +39,7 @@ class Command(BaseCommand):
         first = _date(date_from) if date_from else build.first_day_with_data()
         last = _date(date_to) if date_to else build.yesterday()
         if first is None:
+            build.rebuild()  # customers' lifecycle facts only: no day has data
             self.stdout.write(_("Nothing to rebuild: there is no data yet."))
             return
         if first > last:
