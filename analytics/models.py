@@ -235,6 +235,8 @@ class LifecycleFact(models.Model):
     class Meta:
         verbose_name = _("lifecycle fact")
         verbose_name_plural = _("lifecycle facts")
+        # Churns and leads are counted within a period: a range of this index.
+        indexes = [models.Index(fields=["kind", "at"], name="lifecyclefact_kind_at_idx")]
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.kind} {self.at:%Y-%m-%d %H:%M}"

@@ -165,76 +165,73 @@ FIGURES = (
 )
 
 
-def _period_sql(i: int) -> str:
+def _columns(i: int) -> dict[str, dict[str, str]]:
+    """Period i's counts, by the kind of fact each one counts (a condition per figure;
+    "both": customers at the start who were acquired too, see figures())."""
     s, e = f"%(s{i})s", f"%(e{i})s"
 
     def customer_at(instant: str) -> str:
-        return (
-            f"kind = %(customer)s AND at < {instant} AND (ends_at IS NULL OR ends_at >= {instant})"
-        )
+        return f"at < {instant} AND (ends_at IS NULL OR ends_at >= {instant})"
 
-    def first_in_period(kind: str) -> str:
-        return (
-            f"kind = %({kind})s AND at >= {s} AND at < {e}"
-            f" AND (previous_at IS NULL OR previous_at < {s})"
-        )
-
+    first_in_period = f"at >= {s} AND at < {e} AND (previous_at IS NULL OR previous_at < {s})"
     at_start = customer_at(s)
-    lead = f"kind = %(lead)s AND at >= {s} AND at < {e}"
-    return ",\n    ".join(
-        f"COUNT(*) FILTER (WHERE {condition})"
-        for condition in (
-            at_start,
-            customer_at(e),
-            f"{at_start} AND churns_at < {e}",
-            first_in_period("churned"),
-            first_in_period("customer"),
-            f"{at_start} AND rejoins_at < {e}",  # both at the start and acquired
-            lead,
-            f"{lead} AND converts_at < {e}",
-        )
-    )
+    return {
+        Kind.CUSTOMER: {
+            "at_start": at_start,
+            "at_end": customer_at(e),
+            "lost": f"{at_start} AND churns_at < {e}",
+            "both": f"{at_start} AND rejoins_at < {e}",
+            "acquired": first_in_period,
+        },
+        Kind.CHURNED: {"churned": first_in_period},
+        Kind.LEAD: {
+            "leads": f"at >= {s} AND at < {e}",
+            "converted": f"at >= {s} AND at < {e} AND converts_at < {e}",
+        },
+    }
 
 
 def figures(filters: Sequence[KpiFilter]) -> list[dict[str, int]]:
-    """The lifecycle and lead figures of these periods (of one segment), in one pass:
-    analytics.kpis.customers._lifecycle's six figures plus `leads` and `converted`."""
+    """The lifecycle and lead figures of these periods (of one segment), in one query:
+    analytics.kpis.customers._lifecycle's six figures plus `leads` and `converted`.
+    Each kind of fact is counted apart, churns and leads only within the periods
+    (an index range), changes to "customer" only if still a customer at the first start."""
     segments = {f.segment for f in filters}
     if len(segments) != 1:
         raise ValueError("The periods must share one segment.")
     segment = segments.pop()
     adapt = connection.ops.adapt_datetimefield_value
-    params: dict[str, object] = {
-        "customer": Kind.CUSTOMER.value,
-        "churned": Kind.CHURNED.value,
-        "lead": Kind.LEAD.value,
-    }
+    params: dict[str, object] = {kind.value: kind.value for kind in Kind}
     for i, f in enumerate(filters):
         params[f"s{i}"], params[f"e{i}"] = adapt(f.start), adapt(f.end)
-    where = ""
+    params["first"] = adapt(min(f.start for f in filters))
+    params["last"] = adapt(max(f.end for f in filters))
+    in_segment = ""
     if segment is not None:
-        where, params["segment"] = "WHERE segment = %(segment)s", segment
-    columns = ",\n    ".join(_period_sql(i) for i in range(len(filters)))
-    sql = f"SELECT {columns} FROM {_tables()['facts']} {where}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    width = len(FIGURES)  # columns per period (the sixth is the overlap, see _period_sql)
-    answers = []
-    for i in range(len(filters)):
-        at_start, at_end, lost, churned, acquired, both, leads, converted = row[
-            i * width : (i + 1) * width
-        ]
-        answers.append(
-            {
-                "at_start": at_start,
-                "at_end": at_end,
-                "lost": lost,
-                "churned": churned,
-                "acquired": acquired,
-                "active_during": at_start + acquired - both,
-                "leads": leads,
-                "converted": converted,
-            }
+        in_segment, params["segment"] = " AND segment = %(segment)s", segment
+    bounds = {
+        Kind.CUSTOMER: "(ends_at IS NULL OR ends_at >= %(first)s)",
+        Kind.CHURNED: "at >= %(first)s AND at < %(last)s",
+        Kind.LEAD: "at >= %(first)s AND at < %(last)s",
+    }
+    names: list[tuple[int, str]] = []
+    parts = []
+    for kind, bound in bounds.items():
+        counts = []
+        for i in range(len(filters)):
+            for name, condition in _columns(i)[kind].items():
+                names.append((i, name))
+                counts.append(f"COUNT(*) FILTER (WHERE {condition})")
+        parts.append(
+            f"(SELECT {', '.join(counts)} FROM {_tables()['facts']}"  # noqa: S608
+            f" WHERE kind = %({kind.value})s AND {bound}{in_segment}) AS {kind.value}_facts"
         )
-    return answers
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {', '.join(parts)}", params)  # noqa: S608
+        row = cursor.fetchone()
+    counted: list[dict[str, int]] = [{} for _ in filters]
+    for (i, name), count in zip(names, row, strict=True):
+        counted[i][name] = count
+    for figures in counted:
+        figures["active_during"] = figures["at_start"] + figures["acquired"] - figures.pop("both")
+    return [{name: figures[name] for name in FIGURES} for figures in counted]

@@ -85,6 +85,9 @@ ROLLUP_KPIS = {
     "churn_vs_acquisition": "commerce",
     "conversion_rate": "commerce",
 }
+DAILY_HISTOGRAMS_UP_TO = 92
+"""Series up to this many days read their duration buckets from the daily histograms in
+one query; longer ones are drawn by month, from the monthly histograms."""
 LIFECYCLE_PERIODS_PER_QUERY = 50
 """Periods counted per pass over the lifecycle facts (8 columns each: PostgreSQL takes at
 most 1,664 in a SELECT)."""
@@ -249,9 +252,9 @@ def read(
         if bucket_of is not None:
             rows += (
                 stored.order_by()
-                .values(*keys, bucket=bucket_of)
+                .values(*keys, series_bucket=bucket_of)
                 .annotate(**sums)
-                .values(*keys, *measures, day=F("bucket"))
+                .values(*keys, *measures, day=F("series_bucket"))
             )
         elif group:
             rows += stored.order_by().values(*group).annotate(**sums)
@@ -488,22 +491,7 @@ class SeriesReader(Reader):
     def _bucket_rows(self, family, f, name, from_start: bool) -> list[dict]:
         dimension, value = dimension_of(name, f)
         if not from_start and (f.date_from, f.date_to) in self._buckets:
-            key = (family.name, dimension, value, self._buckets)
-            if key not in self._by_bucket:
-                grouped: dict[date, list[dict]] = defaultdict(list)
-                for row in read(
-                    family,
-                    self.index,
-                    self.series.date_from,
-                    self.series.date_to,
-                    dimension,
-                    value,
-                    by_day=True,
-                    buckets=self._buckets,
-                ):
-                    grouped[row["day"]].append(row)
-                self._by_bucket[key] = grouped
-            return self._by_bucket[key].get(f.date_from, [])
+            return self._grouped(family, dimension, value).get(f.date_from, [])
         key = (family.name, from_start, dimension, value)
         if key not in self._days:
             by_day: dict[date, list[dict]] = defaultdict(list)
@@ -523,16 +511,42 @@ class SeriesReader(Reader):
                 day += timedelta(days=1)
         return _sum_rows(chosen, list(family.keys), list(family.measures()))
 
+    def _grouped(self, family, dimension, value) -> dict[date, list[dict]]:
+        """The family's sums over the whole series per bucket (by its first day)."""
+        key = (family.name, dimension, value, self._buckets)
+        if key not in self._by_bucket:
+            grouped: dict[date, list[dict]] = defaultdict(list)
+            for row in read(
+                family,
+                self.index,
+                self.series.date_from,
+                self.series.date_to,
+                dimension,
+                value,
+                by_day=True,
+                buckets=self._buckets,
+            ):
+                grouped[row["day"]].append(row)
+            self._by_bucket[key] = grouped
+        return self._by_bucket[key]
+
     def _duration_rows(self, family, f, name, first, dimension, value) -> list[dict]:
-        whole_month = (
-            first is ...
-            and f.date_from.day == 1
+        if first is not ...:
+            return Reader.rows(self, family, f, name, first=first)
+        if (
+            f.date_from.day == 1
             and f.date_to == month_end(f.date_from)
             and f.date_from in self._clean_months(family, dimension, value)
-        )
-        if not whole_month:
-            return Reader.rows(self, family, f, name, first=first)
-        return self._clean_months(family, dimension, value)[f.date_from]
+        ):
+            return self._clean_months(family, dimension, value)[f.date_from]
+        if (
+            dimension == Dimension.ALL
+            and self.series.days <= DAILY_HISTOGRAMS_UP_TO
+            and (f.date_from, f.date_to) in self._buckets
+        ):
+            # Days and weeks: the daily histograms summed per bucket by the database.
+            return self._grouped(family, dimension, value).get(f.date_from, [])
+        return Reader.rows(self, family, f, name, first=first)
 
     def _clean_months(self, family, dimension, value) -> dict[date, list[dict]]:
         """The monthly histogram sums of every whole clean month of the series, by month."""
