@@ -223,6 +223,27 @@ def test_a_custom_period_and_a_filter_narrow_the_cards(manager_user, nps_survey)
     assert card_value(html, "nps") == "No data"
 
 
+def test_a_category_and_a_segment_first_seen_a_moment_ago_still_filter(manager_user):
+    client = client_for(manager_user)
+    Ticket.objects.create(
+        customer=CustomerFactory(segment="smb"), subject="Old", category="billing"
+    )
+    client.get(URL)  # the lists of categories and segments are kept a minute from here
+    Ticket.objects.create(
+        customer=CustomerFactory(segment="retail"), subject="New", category="returns"
+    )
+
+    response = client.get(URL, {"category": "returns", "segment": "retail"})
+
+    assert not response.context["form"].errors
+    assert (response.context["filter"].category, response.context["filter"].segment) == (
+        "returns",
+        "retail",
+    )
+    refused = client.get(URL, {"category": "nonsense"})
+    assert "Select a valid choice" in refused.content.decode()
+
+
 @pytest.mark.parametrize(
     ("query", "error"),
     [
