@@ -76,7 +76,13 @@ def _values_in_use(field: str, rows, asked: str | None) -> list[str]:
         ),
         CHOICES_TTL,
     )
-    if asked and asked not in values and rows.filter(**{field: asked}).exists():
+    # A NUL byte cannot be in use (PostgreSQL refuses it in a query): the field refuses it.
+    if (
+        asked
+        and "\x00" not in asked
+        and asked not in values
+        and rows.filter(**{field: asked}).exists()
+    ):
         values = sorted([*values, asked])
     return values
 

@@ -27,11 +27,11 @@ _UID = "analytics.rollups"
 
 @receiver(post_save, sender=Ticket, dispatch_uid=f"{_UID}.ticket_saved")
 @receiver(post_delete, sender=Ticket, dispatch_uid=f"{_UID}.ticket_deleted")
-def ticket_changed(sender, instance: Ticket, **kwargs) -> None:
-    # Its invitations take their team, agent, channel and category from the ticket.
-    mark_dirty(
-        [local_day(instance.created_at), local_day(instance.solved_at), *_sent_days(instance)]
-    )
+def ticket_changed(sender, instance: Ticket, created=False, **kwargs) -> None:
+    # Its invitations take their team, agent, channel and category from the ticket (a
+    # ticket just created has none yet).
+    sent = [] if created else _sent_days(instance)
+    mark_dirty([local_day(instance.created_at), local_day(instance.solved_at), *sent])
 
 
 def _sent_days(ticket: Ticket) -> list:
