@@ -6,11 +6,13 @@ nothing is lost when the broker is down and nothing is sent twice.
 """
 
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -23,6 +25,12 @@ from tickets.models import Priority, Team, Ticket
 def new_token() -> str:
     """256 random bits, URL-safe: unguessable and unrelated to any id."""
     return secrets.token_urlsafe(32)
+
+
+def new_questions_revision() -> str:
+    """Random, not a counter: a survey id a rolled-back test (or a restored database)
+    hands out again never meets the revision its questions were cached under before."""
+    return secrets.token_hex(8)
 
 
 class Survey(models.Model):
@@ -108,6 +116,12 @@ class Survey(models.Model):
     next_run_at = models.DateTimeField(_("next run"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Replaced in the same transaction as any write to one of its questions (Question and
+    # its queryset do it): the public pages keep the questions per process under it
+    # (selectors.survey_questions), so an edited survey is never served from that cache.
+    questions_revision = models.CharField(
+        _("questions revision"), max_length=16, default=new_questions_revision, editable=False
+    )
 
     class Meta:
         verbose_name = _("survey")
@@ -122,6 +136,38 @@ class Survey(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def _touch_surveys(surveys: Q) -> None:
+    """A new questions revision for these surveys (see Survey.questions_revision)."""
+    Survey.objects.filter(surveys).update(questions_revision=new_questions_revision())
+
+
+class QuestionQuerySet(models.QuerySet):
+    """Bulk writes renew their surveys' questions revision too (bulk_update goes through
+    update). Each runs in the transaction of its write, so no reader sees one without
+    the other."""
+
+    def update(self, **kwargs: Any) -> int:
+        with transaction.atomic(using=self.db, savepoint=False):
+            # Before the write, while the filter still finds the rows.
+            _touch_surveys(Q(pk__in=self.values("survey_id")))
+            rows = super().update(**kwargs)
+            moved_to = kwargs.get("survey", kwargs.get("survey_id"))
+            if moved_to is not None:
+                _touch_surveys(Q(pk=getattr(moved_to, "pk", moved_to)))
+        return rows
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=self.db, savepoint=False):
+            _touch_surveys(Q(pk__in=self.values("survey_id")))
+            return super().delete()
+
+    def bulk_create(self, objs: Iterable["Question"], *args: Any, **kwargs: Any) -> list:
+        with transaction.atomic(using=self.db, savepoint=False):
+            created = super().bulk_create(objs, *args, **kwargs)
+            _touch_surveys(Q(pk__in={question.survey_id for question in created}))
+        return created
 
 
 class Question(models.Model):
@@ -167,6 +213,8 @@ class Question(models.Model):
         _("show when the score is at most"), null=True, blank=True
     )
 
+    objects = QuestionQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("question")
         verbose_name_plural = _("questions")
@@ -182,6 +230,22 @@ class Question(models.Model):
 
     def __str__(self) -> str:
         return self.text_en
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The survey's own bookkeeping, not a side effect: from this write on, what the
+        # public pages cached of its questions is stale (Survey.questions_revision).
+        with transaction.atomic(savepoint=False):
+            surveys = Q(pk=self.survey_id)
+            if self.pk is not None:
+                # Before the write: a question moved to another survey renews both.
+                surveys |= Q(questions__pk=self.pk)
+            _touch_surveys(surveys)
+            super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(savepoint=False):
+            _touch_surveys(Q(pk=self.survey_id))
+            return super().delete(*args, **kwargs)
 
     @property
     def scale(self) -> tuple[int, int] | None:

@@ -64,6 +64,27 @@ def survey_question_get(*, survey: Survey, question_id: int) -> Question | None:
     return survey.questions.filter(pk=question_id).first()
 
 
+# survey id → (its questions_revision, its questions in order), per process.
+_questions_cache: dict[int, tuple[str, tuple[Question, ...]]] = {}
+_QUESTIONS_CACHE_SIZE = 256
+
+
+def survey_questions(*, survey: Survey) -> list[Question]:
+    """The survey's questions in order, as the public pages ask them. Kept per process
+    under the survey's questions_revision, which every write to a question renews: pass
+    a survey read in the same query as the invitation, and an edit is never served
+    stale. The Question objects are shared between requests: read them, never change
+    them."""
+    cached = _questions_cache.get(survey.pk)
+    if cached is not None and cached[0] == survey.questions_revision:
+        return list(cached[1])
+    questions = tuple(_ordered_questions().filter(survey_id=survey.pk))
+    if len(_questions_cache) >= _QUESTIONS_CACHE_SIZE:
+        _questions_cache.clear()
+    _questions_cache[survey.pk] = (survey.questions_revision, questions)
+    return list(questions)
+
+
 def survey_question_list(*, survey: Survey) -> list[Question]:
     """The survey's questions in order, each with the question it follows up."""
     return list(survey.questions.select_related("follow_up_of").order_by("position", "pk"))

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,13 +25,18 @@ from django.views.decorators.http import require_http_methods, require_safe
 from cxm.lib.exceptions import ApplicationError
 from tickets.forms.ticket import add_service_error
 
-from . import services, throttle
+from . import selectors, services, throttle
 from .forms import SurveyAnswerForm, can_send_after_first, initial_answers
-from .models import Invitation, Question, Response
+from .models import Invitation, Question, Response, Survey
 
 # secrets.token_urlsafe(32) gives 43 characters; anything else is not one of ours.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 ONE_CLICK_BODY = ("List-Unsubscribe", "One-Click")  # RFC 8058
+SURVEY_UNUSED = tuple(
+    f"survey__{field.attname}"
+    for field in Survey._meta.concrete_fields
+    if field.attname not in ("id", "questions_revision")
+)
 
 
 def _language_codes() -> list[str]:
@@ -108,31 +114,43 @@ def _too_many(request: HttpRequest, invitation: Invitation, retry_after: int) ->
     return response
 
 
+def _answered(invitation: Invitation) -> bool:
+    """Whether the customer's answer is stored (known already when the response was read
+    with the invitation)."""
+    if Invitation.response.is_cached(invitation):
+        return getattr(invitation, "response", None) is not None
+    return Response.objects.filter(invitation=invitation).exists()
+
+
 def _closed(request: HttpRequest, invitation: Invitation, language: str) -> HttpResponse:
-    answered = Response.objects.filter(invitation=invitation).exists()
     return _page(
         request,
         "surveys/closed.html",
-        {"invitation": invitation, "answered": answered},
+        {"invitation": invitation, "answered": _answered(invitation)},
         language=language,
         status=410,
     )
 
 
-def _invitation(token: str) -> Invitation | None:
+def _invitation(token: str, *related: str) -> Invitation | None:
+    """The invitation of this token, with the `related` objects the page needs read in
+    the same query (others load when first used). Of its survey, only what the answer
+    page needs to find its questions (survey_questions)."""
     if not TOKEN_RE.fullmatch(token):
         return None
-    return (
-        Invitation.objects.select_related("survey", "customer", "ticket")
-        .filter(token=token)
-        .first()
-    )
+    invitations = Invitation.objects.select_related(*related).order_by()
+    if "survey" in related:
+        invitations = invitations.defer(*SURVEY_UNUSED)
+    try:
+        return invitations.get(token=token)
+    except Invitation.DoesNotExist:
+        return None
 
 
-def _sent_invitation(token: str) -> Invitation | None:
+def _sent_invitation(token: str, *related: str) -> Invitation | None:
     """Only an emailed invitation has a page; scheduled, cancelled or skipped ones do
     not exist for the customer."""
-    invitation = _invitation(token)
+    invitation = _invitation(token, *related)
     if invitation is None or invitation.status != Invitation.Status.SENT:
         return None
     return invitation
@@ -142,18 +160,23 @@ def _sent_invitation(token: str) -> Invitation | None:
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def answer(request: HttpRequest, token: str) -> HttpResponse:
-    invitation = _sent_invitation(token)
+    # The survey comes in the same query as the invitation: its questions revision says
+    # whether this process's copy of the questions is current. A submission needs
+    # nothing else here (the service reads what it stores); the page shows the ticket
+    # and the answers given so far.
+    posted = request.method == "POST"
+    invitation = _sent_invitation(token, "survey", *(() if posted else ("ticket", "response")))
     if invitation is None:
         return _not_found(request)
     language = _language(request, invitation)
     if not invitation.is_open_for_answers:
         return _closed(request, invitation, language)
-    questions = list(invitation.survey.questions.order_by("position", "pk"))
-    if request.method == "POST":
+    questions = selectors.survey_questions(survey=invitation.survey)
+    if posted:
         return _answer_post(request, invitation, questions, language)
-    response = (
-        Response.objects.filter(invitation=invitation).prefetch_related("answers__question").first()
-    )
+    response = getattr(invitation, "response", None)
+    if response is not None:
+        prefetch_related_objects([response], "answers__question")
     initial = initial_answers(questions, response=response, score=request.GET.get("score"))
     form = SurveyAnswerForm(initial=initial, questions=questions, language=language)
     return _answer_page(request, invitation, form, language, response=response)
@@ -195,6 +218,8 @@ def _answer_page(
     first_chosen = bool(items) and any(option.checked for option in items[0].options)
     context = {
         "invitation": invitation,
+        # Read here, not in the template (a refused submission has not read it yet).
+        "ticket": invitation.ticket,
         "form": form,
         "items": items,
         "response": response,
@@ -207,13 +232,10 @@ def _answer_page(
 @never_cache
 @require_safe
 def thanks(request: HttpRequest, token: str) -> HttpResponse:
-    invitation = _sent_invitation(token)
+    invitation = _sent_invitation(token, "response")
     if invitation is None:
         return _not_found(request)
-    context = {
-        "invitation": invitation,
-        "answered": Response.objects.filter(invitation=invitation).exists(),
-    }
+    context = {"invitation": invitation, "answered": _answered(invitation)}
     return _page(request, "surveys/thanks.html", context, language=_language(request, invitation))
 
 
@@ -248,7 +270,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """Any invitation's token unsubscribes its customer, even long after it expired:
     that wish is always honoured. Mail providers POST `List-Unsubscribe=One-Click`
     (RFC 8058) from their own servers, with no cookie or CSRF token."""
-    invitation = _invitation(token)
+    invitation = _invitation(token, "customer")
     if invitation is None:
         return _not_found(request)
     if request.method == "POST" and request.POST.get(ONE_CLICK_BODY[0]) == ONE_CLICK_BODY[1]:

@@ -4,6 +4,7 @@ the closed loop: a poor answer opens a follow-up ticket; solving it closes the l
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -13,13 +14,15 @@ from customers.models import Customer
 from customers.services import customer_update
 from cxm.lib.exceptions import ApplicationError
 from tickets import services as ticket_services
-from tickets.models import Notification, Ticket
+from tickets.models import Notification, Team, Ticket
 
 from .. import rules
 from ..models import Answer, Invitation, Question, Response
+from ..selectors import survey_questions
 from ..signals import response_recorded
 
 FOLLOW_UP_CATEGORY = "survey follow-up"
+User = get_user_model()
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,22 @@ def _validate(question: Question, given: AnswerInput, language: str) -> dict[str
     return {}
 
 
+# What response_record reads with its lock, and no more: every column read costs
+# (the related rows are wide). Whatever else is used loads when first touched.
+_RECORD_READS = (
+    *(field.attname for field in Invitation._meta.concrete_fields),
+    "survey__questions_revision",
+    "survey__name",
+    "customer__name",
+    "customer__segment",
+    *(
+        f"ticket__{name}"
+        for name in ("team_id", "solved_by_id", "assignee_id", "channel", "category", "priority")
+    ),
+    *(f"response__{field.attname}" for field in Response._meta.concrete_fields),
+)
+
+
 @transaction.atomic
 def response_record(
     *, invitation: Invitation, answers: dict[int, AnswerInput], language: str | None = None
@@ -77,16 +96,21 @@ def response_record(
     """Store the customer's answers for this invitation. Submitting again replaces
     them (one response per invitation; the latest answer counts), until the invitation
     expires. Out-of-range or missing required answers raise ValidationError (field
-    keys q<question id>) and store nothing."""
+    keys q<question id>) and store nothing. A poor answer opens the follow-up ticket
+    (once per response) in the same transaction."""
+    # The lock serialises answers to one invitation; the same query reads what the
+    # response copies and the response already stored, if any.
     invitation = (
         Invitation.objects.select_for_update(of=("self",))
-        .select_related("survey", "customer", "ticket")
+        .select_related("survey", "customer", "ticket", "response")
+        .only(*_RECORD_READS)
+        .order_by()
         .get(pk=invitation.pk)
     )
     if not invitation.is_open_for_answers:
         raise ApplicationError(_("This survey is closed: answers are no longer accepted."))
     language = language or invitation.language
-    questions = list(invitation.survey.questions.order_by("position", "pk"))
+    questions = survey_questions(survey=invitation.survey)
     shown = visible_questions(questions, answers)
     errors: dict[str, str] = {}
     for question in shown:
@@ -94,10 +118,11 @@ def response_record(
     if errors:
         raise ValidationError(errors)
 
-    response = Response.objects.filter(invitation=invitation).first()
-    previous_answered_at = response.answered_at if response else None
-    if response is None:
+    try:
+        response = invitation.response
+    except Response.DoesNotExist:
         response = Response(invitation=invitation, survey=invitation.survey)
+    previous_answered_at = response.answered_at if response.pk else None
     ticket = invitation.ticket
     response.customer = invitation.customer
     response.ticket = ticket
@@ -110,11 +135,8 @@ def response_record(
         response.channel = ticket.channel
         response.category = ticket.category
         response.priority = ticket.priority
-    response.save()
-    response.answers.all().delete()
-    Answer.objects.bulk_create(
+    given = [
         Answer(
-            response=response,
             question=question,
             question_type=question.type,
             score=answers[question.pk].score,
@@ -123,19 +145,33 @@ def response_record(
         )
         for question in shown
         if question.pk in answers and not answers[question.pk].is_empty
-    )
+    ]
     poor = [q for q in shown if q.pk in answers and rules.is_poor_answer(q, answers[q.pk].score)]
     if poor and response.follow_up_ticket_id is None:
-        _open_follow_up(response, poor[0], answers[poor[0].pk])
+        # Before the response is written, so that it is written once, pointing to it.
+        response.follow_up_ticket = _open_follow_up(
+            response, poor[0], answers[poor[0].pk], comments=[a.text for a in given if a.text]
+        )
+    replacing = response.pk is not None
+    response.save()
+    if replacing:
+        response.answers.all().delete()
+    for answer in given:
+        answer.response = response
+    Answer.objects.bulk_create(given)
     response_recorded.send(
         sender=Response, response=response, previous_answered_at=previous_answered_at
     )
     return response
 
 
-def _open_follow_up(response: Response, question: Question, given: AnswerInput) -> None:
+def _open_follow_up(
+    response: Response, question: Question, given: AnswerInput, *, comments: list[str]
+) -> Ticket:
+    """The follow-up ticket of a poor answer, for the agent who solved the original
+    ticket (or its assignee) when they are still in its team, and a notification for
+    the people who should act on it."""
     original = response.ticket
-    comments = [a.text for a in response.answers.all() if a.text]
     body = _("%(customer)s answered “%(question)s” with %(score)s.") % {
         "customer": response.customer.name,
         "question": question.text_in(response.language),
@@ -145,14 +181,15 @@ def _open_follow_up(response: Response, question: Question, given: AnswerInput) 
         body += "\n\n" + "\n\n".join(comments)
     if original is not None:
         body += "\n\n" + _("Original ticket: %(reference)s") % {"reference": original.reference}
-    assignee = None
-    team = original.team if original is not None else None
+    team = assignee = None
     if original is not None:
-        candidate = original.solved_by or original.assignee
-        if candidate is not None and (
-            team is None or team.members.filter(pk=candidate.pk).exists()
-        ):
-            assignee = candidate
+        if original.team_id is not None:
+            team = Team.objects.select_related("lead").get(pk=original.team_id)
+        candidate_id = original.solved_by_id or original.assignee_id
+        if candidate_id is not None:
+            # Only while they are still in the ticket's team.
+            candidates = team.members.all() if team is not None else User.objects.all()
+            assignee = candidates.filter(pk=candidate_id).first()
     follow_up = ticket_services.ticket_create(
         customer=response.customer,
         subject=_("Survey follow-up: %(survey)s") % {"survey": response.survey.name},
@@ -162,12 +199,9 @@ def _open_follow_up(response: Response, question: Question, given: AnswerInput) 
         category=FOLLOW_UP_CATEGORY,
         team=team,
         assignee=assignee,
+        # Nobody should survey a customer about the follow-up of their own complaint.
+        do_not_survey=True,
     )
-    # Nobody should survey a customer about the follow-up of their own complaint.
-    Ticket.objects.filter(pk=follow_up.pk).update(do_not_survey=True)
-    follow_up.do_not_survey = True
-    response.follow_up_ticket = follow_up
-    response.save(update_fields=["follow_up_ticket", "updated_at"])
     # The assignee, or (when nobody has it yet) the whole team; the team lead always.
     people = set()
     if follow_up.assignee is not None:
@@ -178,6 +212,7 @@ def _open_follow_up(response: Response, question: Question, given: AnswerInput) 
         people.add(team.lead)
     for person in sorted(people, key=lambda user: user.pk):
         ticket_services.notify(user=person, ticket=follow_up, kind=Notification.Kind.FOLLOW_UP)
+    return follow_up
 
 
 @transaction.atomic

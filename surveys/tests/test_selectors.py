@@ -169,3 +169,85 @@ def test_beside_a_follow_up_ticket_the_answer_it_follows_up_comes_first(survey):
 
     assert responses[0] == poor
     assert len(responses) == 2
+
+
+# --- The questions the public pages keep per process ---------------------------------
+
+
+def _fresh(survey: Survey) -> Survey:
+    """The survey as a page reads it: from the database, in this request."""
+    return Survey.objects.get(pk=survey.pk)
+
+
+def test_the_public_pages_read_a_surveys_questions_once_until_they_change(
+    survey, django_assert_num_queries
+):
+    first = selectors.survey_questions(survey=_fresh(survey))
+
+    with django_assert_num_queries(0):
+        again = selectors.survey_questions(survey=survey)
+
+    assert [q.text_en for q in again] == [q.text_en for q in first] == ["Happy?", "Why?"]
+
+
+def _add(survey: Survey) -> None:
+    Question.objects.create(survey=survey, type=Question.Type.TEXT, text_en="More?", position=9)
+
+
+def _save(survey: Survey) -> None:
+    question = survey.questions.get(text_en="Why?")
+    question.text_en = "More?"
+    question.save()
+
+
+def _update(survey: Survey) -> None:
+    survey.questions.filter(text_en="Why?").update(text_en="More?")
+
+
+def _bulk_update(survey: Survey) -> None:
+    question = survey.questions.get(text_en="Why?")
+    question.text_en = "More?"
+    Question.objects.bulk_update([question], ["text_en"])
+
+
+def _bulk_create(survey: Survey) -> None:
+    Question.objects.bulk_create(
+        [Question(survey=survey, type=Question.Type.TEXT, text_en="More?", position=9)]
+    )
+
+
+def _delete(survey: Survey) -> None:
+    survey.questions.get(text_en="Why?").delete()
+
+
+def _delete_many(survey: Survey) -> None:
+    survey.questions.filter(text_en="Why?").delete()
+
+
+@pytest.mark.parametrize(
+    "write", [_add, _save, _update, _bulk_update, _bulk_create, _delete, _delete_many]
+)
+def test_any_write_to_a_question_is_seen_by_the_next_page(survey, write):
+    before = [q.text_en for q in selectors.survey_questions(survey=_fresh(survey))]
+
+    write(survey)
+
+    after = [q.text_en for q in selectors.survey_questions(survey=_fresh(survey))]
+    assert after != before
+    assert after == list(
+        survey.questions.order_by("position", "pk").values_list("text_en", flat=True)
+    )
+
+
+def test_a_question_moved_to_another_survey_leaves_the_first_at_once(survey):
+    other = services.survey_save(name="Other survey")
+    before = [q.text_en for q in selectors.survey_questions(survey=_fresh(survey))]
+    selectors.survey_questions(survey=_fresh(other))
+    question = survey.questions.get(text_en="Why?")
+
+    question.survey = other
+    question.save()
+
+    assert before == ["Happy?", "Why?"]
+    assert [q.text_en for q in selectors.survey_questions(survey=_fresh(survey))] == ["Happy?"]
+    assert [q.text_en for q in selectors.survey_questions(survey=_fresh(other))] == ["Why?"]
