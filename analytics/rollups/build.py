@@ -309,12 +309,17 @@ def rebuild(
 
 def _analyze() -> None:
     """Fresh planner statistics after a rebuild (PostgreSQL): with stale ones the planner
-    scans a table's whole dimension instead of the days a period asks for."""
+    scans a table's whole dimension instead of the days a period asks for. Outside a
+    transaction the tables are vacuumed too: a rebuild over existing rollups rewrites
+    every row, and until the old versions are cleared every read scans twice the pages
+    (measured: the overview 1.3 to 1.8 times slower; throttled autovacuum had not
+    cleared them ten minutes later)."""
     if connection.vendor != "postgresql":
         return
     tables = [family.model._meta.db_table for family in FAMILIES]
     tables += [DurationMonth._meta.db_table, RollupDay._meta.db_table]
     tables.append(LifecycleFact._meta.db_table)
+    command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
     with connection.cursor() as cursor:
         for table in dict.fromkeys(tables):
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+            cursor.execute(f"{command} {connection.ops.quote_name(table)}")

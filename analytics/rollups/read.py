@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Case, DateField, F, Q, QuerySet, Sum, Value, When
 
 from analytics.filters import KpiFilter
@@ -226,17 +227,17 @@ def read(
             output_field=DateField(),
         )
     rows: list[dict] = []
+    monthly = None  # a duration's whole months, summed with its other stored days below
     if family.metric and not by_day:
         months, (stored_runs, live_runs) = index.split_months(first, last, dimension)
         if months:
-            rows += _dicts(
+            monthly = (
                 DurationMonth.objects.filter(
                     day__in=months, dimension=dimension, value=stored_value, metric=family.metric
                 )
                 .order_by()
                 .values(*keys)
-                .annotate(**{m: Sum(m) for m in measures}),
-                [*keys, *measures],
+                .annotate(**{m: Sum(m) for m in measures})
             )
     elif family.metric and dimension != Dimension.ALL:
         stored_runs, live_runs = [], [(first, last)]  # no daily histograms per value
@@ -256,11 +257,18 @@ def read(
                 .annotate(**sums)
                 .values(*keys, *measures, day=F("series_bucket"))
             )
+        elif monthly is not None:
+            rows += _summed_union(
+                [monthly, stored.order_by().values(*group).annotate(**sums)], group, measures
+            )
+            monthly = None
         elif group:
             rows += stored.order_by().values(*group).annotate(**sums)
         else:
             # No key: one row of totals (values() with no field would group by every column).
             rows.append(stored.aggregate(**sums))
+    if monthly is not None:
+        rows += _dicts(monthly, [*keys, *measures])
     if live_runs:
         renamed = {source: key for key, source in family.keys.items()} | {DAY: "day"}
         starts = _bucket_starts(buckets) if bucket_of is not None else {}
@@ -270,6 +278,39 @@ def read(
                 row["day"] = starts[row["day"]]
             rows.append(row)
     return _sum_rows(rows, group, measures)
+
+
+def _summed_union(parts: list[QuerySet], group: list[str], measures: list[str]) -> list[dict]:
+    """The rows of these values() queries (the same columns: group, then measures) summed
+    per group by the database: a duration's months and days come back as one histogram,
+    in one query, instead of two to add up here."""
+    q = connection.ops.quote_name
+    sqls, params = [], []
+    for part in parts:
+        sql, part_params = part.query.sql_with_params()
+        sqls.append(sql)
+        params += part_params
+    columns = ", ".join(map(q, group))
+    sums = ", ".join(f"SUM({q(m)})" for m in measures)
+    sql = (  # identifiers from model metadata, quoted; values are parameters
+        f"SELECT {columns}, {sums} FROM ({' UNION ALL '.join(sqls)}) AS parts "  # noqa: S608
+        f"GROUP BY {columns}"
+    )
+    # PostgreSQL sums integers as numeric: give each measure its field's Python type back.
+    kinds = [parts[0].query.annotations[m].output_field.get_internal_type() for m in measures]
+    cast = [float if kind == "FloatField" else int for kind in kinds]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [
+            dict(
+                zip(group, row[: len(group)], strict=True),
+                **{
+                    m: None if value is None else to(value)
+                    for m, to, value in zip(measures, cast, row[len(group) :], strict=True)
+                },
+            )
+            for row in cursor.fetchall()
+        ]
 
 
 def _dicts(rows: QuerySet, names: list[str]) -> list[dict]:
