@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -590,3 +591,67 @@ def test_a_ticket_moved_to_another_team_moves_its_invitations_response_rate(
     build.recompute_dirty()
     f = KpiFilter(date_from=DAY_ONE, date_to=DAY_ONE + timedelta(days=3), team=world.teams[1].pk)
     assert selectors.kpi_compute("response_rate", f)["n"] == 1
+
+
+@pytest.mark.django_db
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    months=st.lists(
+        st.dictionaries(
+            # Keys around zero, the mirrored negatives and the positives, as bucket_of gives.
+            st.one_of(
+                st.integers(histogram.OFFSET - 50, histogram.OFFSET + 900),
+                st.integers(-histogram.OFFSET - 20, -histogram.OFFSET),
+                st.just(0),
+            ),
+            st.integers(1, 5_000),
+            min_size=1,
+            max_size=60,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_histograms_cut_down_by_the_database_read_like_the_whole_histograms(months):
+    from analytics.models import DurationMonth
+
+    DurationMonth.objects.all().delete()
+    stamp = timezone.now()
+    firsts = [date(2026, 1 + index, 1) for index in range(len(months))]
+    DurationMonth.objects.bulk_create(
+        DurationMonth(
+            day=first,
+            dimension="all",
+            value="",
+            computed_at=stamp,
+            metric="first_response",
+            bucket=bucket,
+            count=count,
+            total_s=count * histogram.representative(bucket),
+        )
+        for first, counts in zip(firsts, months, strict=True)
+        for bucket, count in counts.items()
+    )
+    every_month = (
+        DurationMonth.objects.filter(metric="first_response")
+        .order_by()
+        .values("day", "bucket")
+        .annotate(count=Sum("count"), total_s=Sum("total_s"))
+    )
+
+    cut = read._reduced([every_month], ["day"])
+
+    for first, counts in zip(firsts, months, strict=True):
+        whole = [
+            {"bucket": bucket, "count": count, "total_s": count * histogram.representative(bucket)}
+            for bucket, count in counts.items()
+        ]
+        mine = [row for row in cut if row["day"] == first]
+        assert len(mine) <= 12
+        expected, got = read.duration_figures(whole), read.duration_figures(mine)
+        assert got["n"] == expected["n"]
+        assert got["median"] == pytest.approx(expected["median"], rel=1e-12)
+        assert got["p90"] == pytest.approx(expected["p90"], rel=1e-12)
+        assert got["mean"] == pytest.approx(expected["mean"], rel=1e-9)
