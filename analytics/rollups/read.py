@@ -129,10 +129,18 @@ class RollupIndex:
             )
         )
         self.first_clean = min(self.clean, default=None)
+        self._splits: dict[tuple, tuple] = {}
 
     def split(self, first: date | None, last: date) -> tuple[Runs, Runs]:
         """The days first..last (first None: from the very beginning) as runs served by the
-        rollups and runs to read live; together they hold each day once."""
+        rollups and runs to read live; together they hold each day once. (Kept per range:
+        a page asks for the same ones many times.)"""
+        key = ("split", first, last)
+        if key not in self._splits:
+            self._splits[key] = self._split(first, last)
+        return self._splits[key]
+
+    def _split(self, first: date | None, last: date) -> tuple[Runs, Runs]:
         stored: list[tuple[date, date]] = []
         live: list[tuple[date | None, date]] = []
         if first is None:
@@ -157,6 +165,14 @@ class RollupIndex:
         return stored, live
 
     def split_months(
+        self, first: date, last: date, dimension: str
+    ) -> tuple[list[date], tuple[Runs, Runs]]:
+        key = ("months", first, last, dimension == Dimension.ALL)
+        if key not in self._splits:
+            self._splits[key] = self._split_months(first, last, dimension)
+        return self._splits[key]
+
+    def _split_months(
         self, first: date, last: date, dimension: str
     ) -> tuple[list[date], tuple[Runs, Runs]]:
         """For the duration histograms: the calendar months inside first..last whose days
@@ -668,10 +684,12 @@ def _response_rate(reader: Reader, f: KpiFilter, name: str) -> dict:
 
 def _closed_loop(reader: Reader, f: KpiFilter, name: str) -> dict:
     rows = reader.rows(LOOPS, f, name)
-    n = _total(rows, "follow_ups")
-    times = duration_figures(reader.rows(DURATIONS["closed_loop"], f, name))
-    if 0 < times["n"] <= EXACT_LIMIT:
+    n, closed = _total(rows, "follow_ups"), _total(rows, "closed")
+    # The closed loops are the values of the time histogram (same rows, day and
+    # dimensions): when few, the exact figures come from the raw rows without reading it.
+    if 0 < closed <= EXACT_LIMIT:
         return REGISTRY[name](f)
+    times = duration_figures(reader.rows(DURATIONS["closed_loop"], f, name) if closed else [])
     return {
         "value": _share(_total(rows, "closed"), n),
         "n": n,
