@@ -232,6 +232,8 @@ def read(
     with by_day, under "day"): at most one query on the rollups and one on the raw rows.
     With by_day and `buckets` (runs of days covering first..last), per bucket instead:
     "day" is the bucket's first day."""
+    if family.metric and not by_day:
+        return _durations(family, index, first, last, dimension, value)
     stored_value, live_value = dimension_value(dimension, value)
     keys = list(family.keys)
     measures = list(family.measures())
@@ -243,8 +245,6 @@ def read(
             output_field=DateField(),
         )
     rows: list[dict] = []
-    if family.metric and not by_day:
-        return _durations(family, index, first, last, dimension, value)
     if family.metric and dimension != Dimension.ALL:
         stored_runs, live_runs = [], [(first, last)]  # no daily histograms per value
     else:
@@ -291,14 +291,7 @@ def _durations(
     months, (stored_runs, live_runs) = index.split_months(first, last, dimension)
     parts = []
     if months:
-        parts.append(
-            DurationMonth.objects.filter(
-                day__in=months, dimension=dimension, value=stored_value, metric=family.metric
-            )
-            .order_by()
-            .values(*keys)
-            .annotate(**sums)
-        )
+        parts.append(_month_sums(family, months, dimension, stored_value))
     if stored_runs:
         parts.append(
             family.model.objects.filter(
@@ -311,6 +304,18 @@ def _durations(
     if live_runs:
         parts.append(family.live(live_runs, dimension, live_value))
     return _reduced(parts, [])
+
+
+def _month_sums(family: Family, months, dimension: str, stored_value, *group: str) -> QuerySet:
+    """A duration's monthly histograms over these months, summed per bucket (and group)."""
+    return (
+        DurationMonth.objects.filter(
+            day__in=months, dimension=dimension, value=stored_value, metric=family.metric
+        )
+        .order_by()
+        .values(*group, *family.keys)
+        .annotate(**{m: Sum(m) for m in family.measures()})
+    )
 
 
 def _reduced(parts: list[QuerySet], group: list[str]) -> list[dict]:
@@ -651,20 +656,9 @@ class SeriesReader(Reader):
                 self.series.date_from, self.series.date_to, dimension
             )
             stored_value, _live = dimension_value(dimension, value)
-            keys, measures = list(family.keys), list(family.measures())
             by_month: dict[date, list[dict]] = {month: [] for month in months}
             if months:
-                monthly = (
-                    DurationMonth.objects.filter(
-                        day__in=months,
-                        dimension=dimension,
-                        value=stored_value,
-                        metric=family.metric,
-                    )
-                    .order_by()
-                    .values("day", *keys)
-                    .annotate(**{m: Sum(m) for m in measures})
-                )
+                monthly = _month_sums(family, months, dimension, stored_value, "day")
                 for row in _reduced([monthly], ["day"]):
                     by_month[row.pop("day")].append(row)
             self._months[key] = by_month
